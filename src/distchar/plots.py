@@ -1,0 +1,32 @@
+"""The shared figure style, and saving figures so that they render offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+TYPE_PALETTE = dict(zip(("q", "k", "v", "o", "gate", "up", "down"), sns.color_palette("tab10", 7), strict=True))
+"""One colour per projection type, the same in every figure of every stage."""
+
+
+def use_style() -> None:
+    """Apply the house style: seaborn's whitegrid, compact fonts."""
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.9)
+
+
+def quantisation_note(dtypes: set[str]) -> str:
+    """A caption fragment for quantised weights, whose values carry a quantisation noise floor."""
+    quantised = sorted(d for d in dtypes if d.startswith(("Q", "IQ", "TQ")))
+    if not quantised:
+        return ""
+    return f"quantised weights ({', '.join(quantised)}): spectra carry a quantisation noise floor"
+
+
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Save as PNG (150 dpi) without a timestamp, so reruns give the same bytes; close the figure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return path

@@ -1,0 +1,68 @@
+"""Shared fixtures: the real bundled models, and tiny models saved as real Hugging Face folders."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+
+def save_tiny_model(folder: Path, kind: str) -> Path:
+    """A randomly initialised model of ``kind`` (llama, gpt2), saved with save_pretrained."""
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    if kind == "llama":
+        config = LlamaConfig(
+            vocab_size=128, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+            num_attention_heads=4, num_key_value_heads=2,
+        )  # fmt: skip
+        model = LlamaForCausalLM(config)
+    elif kind == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=128, n_embd=32, n_layer=2, n_head=4, n_positions=64))
+    else:
+        raise ValueError(kind)
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"), "llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-gpt2"), "gpt2")
+
+
+@pytest.fixture
+def nan_model(tmp_path, tiny_llama) -> Path:
+    """The tiny Llama with NaN and Inf written into two of its projection matrices."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "nan-llama"
+    shutil.copytree(tiny_llama, folder)
+    tensors = load_file(folder / "model.safetensors")
+    tensors["model.layers.1.self_attn.v_proj.weight"][0, :3] = float("nan")
+    tensors["model.layers.2.mlp.up_proj.weight"][1, 1] = float("inf")
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    return folder
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    from distchar.models import resolve_source
+
+    return resolve_source("bundled:smollm2-135m-instruct").files[0]
+
+
+@pytest.fixture
+def truncated_gguf(tmp_path, smollm2_gguf) -> Path:
+    """The first 60% of the bundled SmolLM2 GGUF file."""
+    data = smollm2_gguf.read_bytes()
+    path = tmp_path / "truncated.gguf"
+    path.write_bytes(data[: int(len(data) * 0.6)])
+    return path

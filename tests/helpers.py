@@ -1,0 +1,51 @@
+"""Helpers for tests that need a fresh interpreter or a copy of the repository."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_python(code: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run code in a fresh interpreter of this environment (for settings read at import time)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_repository(target: Path) -> Path:
+    """A copy of the repository's tracked and unignored files in ``target``, as a new git repository.
+
+    The copy has no DVC cache, no results and no environment: what a fresh clone has, plus the
+    uncommitted work of the checkout the tests run in.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        if name.startswith("results/"):
+            continue  # outputs of a local run: a fresh clone has none
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    git(target, "init", "-q", "-b", "main")
+    git(target, "add", "-A")
+    git(target, "commit", "-q", "-m", "copy")
+    return target
+
+
+def git(repo: Path, *args: str) -> str:
+    env_args = [
+        "-c",
+        "user.name=distchar-tests",
+        "-c",
+        "user.email=tests@distchar.invalid",
+        "-c",
+        "commit.gpgsign=false",
+    ]
+    return subprocess.run(["git", *env_args, *args], cwd=repo, capture_output=True, text=True, check=True).stdout

