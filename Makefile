@@ -27,7 +27,7 @@ data: setup
 	  { python -m distchar.data rebuild && dvc commit --quiet --force data.dvc; }; fi
 
 run: setup data
-	source $(BIN)/activate && python -m distchar.config params.yaml && dvc repro
+	source $(BIN)/activate && python -m distchar.config params.yaml && dvc repro && dvc status
 
 test: setup
 	source $(BIN)/activate && ruff check src tests benchmarks && pytest
