@@ -93,3 +93,14 @@ def test_hub_id_resolves_from_the_normal_cache_offline(tmp_path, tiny_llama):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"folder": str(snapshot), "n": 3 * 7}
+
+
+def test_truncated_safetensors_is_rejected_naming_the_file(tmp_path, tiny_llama):
+    folder = tmp_path / "cut"
+    shutil.copytree(tiny_llama, folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    from distchar.models import list_projections
+
+    with pytest.raises(DistcharError, match=rf"Weights file {weights} is truncated or corrupt"):
+        list_projections(resolve_source(str(folder)))
