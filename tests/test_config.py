@@ -9,10 +9,12 @@ from helpers import REPO
 from distchar.config import load_params
 from distchar.errors import DistcharError
 
+REST = "svd: {}\npowerlaw: {}\n"
+
 
 def write(tmp_path, text):
     path = tmp_path / "params.yaml"
-    path.write_text(text)
+    path.write_text(text if text.startswith("- ") or "svd" in text else text + REST)
     return path
 
 
@@ -27,7 +29,7 @@ def test_the_committed_params_are_valid():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("models: {a: x}\nextract: {}\nextrct: {}\n", "unknown key 'extrct'; allowed keys here: models, extract."),
+        ("models: {a: x}\nextract: {}\nextrct: {}\n", "unknown key 'extrct'; allowed keys here: models, extract, svd"),
         ("models: {a: x}\n", "key 'extract' is missing."),
         ("models: {a: x}\nextract: {typos: [q]}\n", "unknown key 'extract.typos'; allowed keys here: types."),
         ("models: {a: x}\nextract: {types: [q, z]}\n", "key 'extract.types.1' input should be 'q', 'k', 'v'"),
@@ -38,6 +40,11 @@ def test_the_committed_params_are_valid():
         ("models: {Big Model: x}\nextract: {}\n", "string should match pattern"),
         ("extract: {types: [q]}\n", "key 'models' is missing."),
         ("- a\n- b\n", "must be a mapping of sections"),
+        ("models: {a: x}\nextract: {}\nsvd: {k: 0}\npowerlaw: {}\n", "key 'svd.k' input should be greater than"),
+        ("models: {a: x}\nextract: {}\nsvd: {k: most}\npowerlaw: {}\n", "or input should be 'all' (got 'most')"),
+        ("models: {a: x}\nextract: {}\nsvd: {method: lanczos}\npowerlaw: {}\n", "key 'svd.method' input should be"),
+        ("models: {a: x}\nextract: {}\nsvd: {}\npowerlaw: {bootstrap: -1}\n", "key 'powerlaw.bootstrap'"),
+        ("models: {a: x}\nextract: {}\nsvd: {}\npowerlaw: {min_tail: 2}\n", "key 'powerlaw.min_tail'"),
     ],
 )
 def test_invalid_params_name_the_key(tmp_path, text, expected):

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from distchar.errors import DistcharError
-from distchar.extract import MANIFEST_COLUMNS, matrix_statistics, run_extract
 from distchar.models import CANONICAL_TYPES, iter_projection_matrices, resolve_source
+from distchar.stages.extract import MANIFEST_COLUMNS, matrix_statistics, run_extract
 
 
 def test_matrix_statistics_ignore_non_finite_entries_and_count_them():

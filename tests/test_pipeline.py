@@ -27,7 +27,7 @@ def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 
 def tiny_params(llama: Path) -> str:
     models = f"models:\n  tiny: {llama}\n  minilm: bundled:all-minilm-l6-v2\n"
-    return models + "extract:\n  types: [q, k, v, o, gate, up, down]\n"
+    return models + "extract:\n  types: [q, k, v, o, gate, up, down]\nsvd:\n  k: 8\npowerlaw:\n  bootstrap: 10\n"
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +46,15 @@ def test_rebuilt_data_matches_the_hashes_in_data_dvc(project):
     assert git(project, "status", "--porcelain", "data.dvc") == ""
 
 
-def test_repro_runs_extract_for_every_model_and_leaves_status_clean(project):
+def test_repro_runs_every_stage_for_every_model_and_leaves_status_clean(project):
     for model, n_layers in (("tiny", 3), ("minilm", 6)):
         folder = project / "results" / "01_extract" / model
         assert {p.name for p in folder.iterdir()} >= {"manifest.csv", "summary.json", "metrics.json", "norms.png"}
         assert f'"n_layers": {n_layers}' in (folder / "summary.json").read_text()
-        assert (project / "results" / "notebooks" / "01_extract" / f"{model}.ipynb").exists()
+        for stage in ("01_extract", "02_svd", "03_distances", "04_powerlaw"):
+            assert (project / "results" / "notebooks" / stage / f"{model}.ipynb").exists()
+        assert (project / "results" / "04_powerlaw" / model / "description.md").exists()
+    assert (project / "results" / "04_fingerprint" / "fingerprint.png").exists()
     assert "Data and pipelines are up to date." in run(project, "dvc", "status").stdout
     second = run(project, "dvc", "repro").stdout
     assert "Running stage" not in second and "didn't change, skipping" in second
@@ -62,8 +65,10 @@ def test_changing_one_model_reruns_only_its_stage(project, tiny_gpt2, tiny_llama
     params.write_text(tiny_params(tiny_gpt2))
     try:
         out = run(project, "dvc", "repro").stdout
-        assert "Running stage 'extract@tiny'" in out
-        assert "Stage 'extract@minilm' didn't change, skipping" in out
+        for stage in ("extract", "svd", "distances", "powerlaw"):
+            assert f"Running stage '{stage}@tiny'" in out
+            assert f"Stage '{stage}@minilm' didn't change, skipping" in out
+        assert "Running stage 'fingerprint'" in out
         assert '"n_layers": 2' in (project / "results/01_extract/tiny/summary.json").read_text()
     finally:
         params.write_text(tiny_params(tiny_llama))
@@ -72,7 +77,7 @@ def test_changing_one_model_reruns_only_its_stage(project, tiny_gpt2, tiny_llama
 
 def test_invalid_params_stop_repro_with_one_sentence_before_any_work(project, tmp_path):
     copy = copy_repository(tmp_path / "bad")
-    (copy / "params.yaml").write_text("models:\n  tiny: x\nextract:\n  types: [q, attention]\n")
+    (copy / "params.yaml").write_text("models:\n  tiny: x\nextract:\n  types: [q, attention]\nsvd: {}\npowerlaw: {}\n")
     result = run(copy, "dvc", "repro", check=False)
     assert result.returncode != 0
     assert "error: params.yaml: key 'extract.types.1' input should be" in result.stderr
@@ -81,7 +86,9 @@ def test_invalid_params_stop_repro_with_one_sentence_before_any_work(project, tm
 
 def test_missing_source_stops_the_stage_with_its_sentence_and_no_stage_output(tmp_path):
     copy = copy_repository(tmp_path / "missing")
-    (copy / "params.yaml").write_text("models:\n  ghost: /nonexistent/model\nextract:\n  types: [q]\n")
+    (copy / "params.yaml").write_text(
+        "models:\n  ghost: /nonexistent/model\nextract:\n  types: [q]\nsvd: {}\npowerlaw: {}\n"
+    )
     result = run(copy, "dvc", "repro", check=False)
     assert result.returncode != 0
     assert "DistcharError: Model source '/nonexistent/model' does not exist" in result.stdout + result.stderr

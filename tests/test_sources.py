@@ -104,3 +104,25 @@ def test_truncated_safetensors_is_rejected_naming_the_file(tmp_path, tiny_llama)
 
     with pytest.raises(DistcharError, match=rf"Weights file {weights} is truncated or corrupt"):
         list_projections(resolve_source(str(folder)))
+
+
+def test_fast_gguf_header_agrees_with_gguf_reader(smollm2_gguf):
+    import gguf
+
+    from distchar.models.gguf_index import read_gguf_header
+
+    arch, tensors = read_gguf_header(smollm2_gguf)
+    reference = gguf.GGUFReader(smollm2_gguf)
+    assert arch == "llama" and len(tensors) == len(reference.tensors) == 272
+    for ours, theirs in zip(tensors, reference.tensors, strict=True):
+        assert (ours["name"], ours["type"], ours["offset"], ours["n_bytes"]) == (
+            theirs.name, theirs.tensor_type.name, theirs.data_offset, theirs.n_bytes,
+        )  # fmt: skip
+        assert (tuple(ours["raw_shape"]), ours["raw_dtype"]) == (theirs.data.shape, str(theirs.data.dtype))
+
+
+def test_a_file_that_is_not_gguf_is_named(tmp_path):
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"PK\x03\x04 not a gguf file")
+    with pytest.raises(DistcharError, match=r"model.gguf is not a GGUF file"):
+        resolve_source(str(fake))

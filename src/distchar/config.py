@@ -7,6 +7,7 @@ Run ``python -m distchar.config [params.yaml]`` to check a file by hand.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -44,6 +45,36 @@ class ExtractParams(Section):
         return types
 
 
+class SvdParams(Section):
+    """Stage 02: top-k singular values of every projection matrix."""
+
+    k: Annotated[int, Field(ge=1)] | Literal["all"] = Field(
+        default=64, description="Singular values kept per matrix (the sister paper uses 16 or 64), or 'all'."
+    )
+    method: Literal["auto", "exact", "randomized"] = Field(
+        default="auto", description="exact: LAPACK; randomized: subspace iteration; auto: by matrix size."
+    )
+    oversampling: int = Field(default=128, ge=0, le=4096, description="Extra sketch columns of the randomized method.")
+    power_iterations: int = Field(default=8, ge=0, le=50, description="Rounds of the randomized method.")
+    check_matrices: int = Field(
+        default=8, ge=0, le=1000, description="Matrices on which the randomized method is checked against exact."
+    )
+    batch_mb: int = Field(default=512, ge=16, description="Largest batch of equally shaped matrices, in MB of float32.")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when present.")
+    seed: int = Field(default=0, ge=0, description="Seeds the randomized sketches and the checked sample.")
+
+
+class PowerLawParams(Section):
+    """Stage 04: power-law fits of the cosine distances, rival families, and the description."""
+
+    min_tail: int = Field(default=10, ge=5, description="Fewest points a power-law tail may have.")
+    bootstrap: int = Field(
+        default=100, ge=0, le=100000, description="Repetitions of the goodness-of-fit bootstrap (0: skip it)."
+    )
+    max_clusters: int = Field(default=6, ge=2, le=50, description="Most layer clusters the description may report.")
+    seed: int = Field(default=0, ge=0, description="Seeds the bootstrap.")
+
+
 class Params(Section):
     """The whole of params.yaml."""
 
@@ -52,7 +83,10 @@ class Params(Section):
         description="Model name (lower case, digits, '-' or '_') -> source: 'bundled:NAME', a "
         ".gguf file, a Hugging Face folder or a hub id. Each model gets its own stages.",
     )
-    extract: ExtractParams  # required: dvc.yaml declares it, and DVC refuses a declared key that is absent
+    # Sections are required: dvc.yaml declares them, and DVC refuses a declared key that is absent.
+    extract: ExtractParams
+    svd: SvdParams
+    powerlaw: PowerLawParams
 
     def model_source(self, name: str) -> str:
         """The source of model ``name``; raises DistcharError naming the models that exist."""
@@ -61,14 +95,25 @@ class Params(Section):
         return self.models[name]
 
 
+_UNION_TAG = re.compile(r"^(constrained-\w+|literal\[.*\]|int|str|float|bool)$")
+
+
+def _location(loc: tuple) -> tuple:
+    """The key path of an error, without the union-member tags pydantic appends."""
+    return tuple(part for part in loc if not (isinstance(part, str) and _UNION_TAG.match(part)))
+
+
 def _sentence(path: Path, error: ValidationError) -> str:
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"])
+    errors = error.errors()
+    first = errors[0]
+    key = ".".join(str(part) for part in _location(first["loc"]))
     if first["type"] == "extra_forbidden":
         return f"{path}: unknown key '{key}'; allowed keys here: {_allowed(first['loc'])}."
     if first["type"] == "missing":
         return f"{path}: key '{key}' is missing."
-    return f"{path}: key '{key}' {first['msg'][0].lower()}{first['msg'][1:]} (got {first.get('input')!r})."
+    # a value that fits no member of a union gets every member's complaint
+    messages = [e["msg"][0].lower() + e["msg"][1:] for e in errors if _location(e["loc"]) == _location(first["loc"])]
+    return f"{path}: key '{key}' {' or '.join(dict.fromkeys(messages))} (got {first.get('input')!r})."
 
 
 def _allowed(loc: tuple) -> str:

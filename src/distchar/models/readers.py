@@ -1,8 +1,8 @@
 """Streaming readers: one tensor in memory at a time, whatever the size of the checkpoint.
 
 safetensors files are opened with ``safe_open`` for each tensor and closed again, so the memory map
-never keeps more than one tensor's pages resident. GGUF files are indexed once with
-``gguf.GGUFReader``; each tensor's bytes are then read with a plain file read and dequantised on
+never keeps more than one tensor's pages resident. GGUF files are indexed once from their
+header (``distchar.models.gguf_index``); each tensor's bytes are then read with a plain file read and dequantised on
 their own, so the resident set stays at one tensor even for a file larger than RAM.
 """
 
@@ -69,36 +69,14 @@ def read_safetensors(record: TensorRecord) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=8)
 def _gguf_index(path: Path, size: int, mtime: float) -> tuple[str, tuple[TensorRecord, ...]]:
-    import gguf
+    from distchar.models.gguf_index import read_gguf_header
 
-    try:
-        reader = gguf.GGUFReader(path)
-    except Exception as exc:  # the reader raises ValueError, IndexError, struct errors ...
-        raise DistcharError(f"GGUF file {path} is truncated or corrupt ({type(exc).__name__}: {exc}).") from exc
-    field = reader.fields.get("general.architecture")
-    if field is None:
-        raise DistcharError(f"GGUF file {path} has no general.architecture entry.")
-    arch = bytes(field.parts[field.data[0]]).decode()
-    records = []
-    for t in reader.tensors:
-        end = int(t.data_offset) + int(t.n_bytes)
-        if end > size:
-            raise DistcharError(
-                f"GGUF file {path} is truncated: tensor {t.name} ends at byte {end} of a {size}-byte file."
-            )
-        records.append(
-            TensorRecord(
-                name=t.name,
-                file=path,
-                dtype=t.tensor_type.name,
-                shape=tuple(int(n) for n in reversed(t.shape.tolist())),
-                offset=int(t.data_offset),
-                n_bytes=int(t.n_bytes),
-                raw_shape=tuple(t.data.shape),
-                raw_dtype=str(t.data.dtype),
-            )
-        )
-    return arch, tuple(records)
+    arch, tensors = read_gguf_header(path)
+    records = tuple(
+        TensorRecord(t["name"], path, t["type"], t["shape"], t["offset"], t["n_bytes"], t["raw_shape"], t["raw_dtype"])
+        for t in tensors
+    )
+    return arch, records
 
 
 def gguf_index(path: Path) -> tuple[str, tuple[TensorRecord, ...]]:

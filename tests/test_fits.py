@@ -1,0 +1,87 @@
+"""Power-law fits, the tests against rival families, and the generated description."""
+
+import numpy as np
+import pytest
+
+from distchar.fits.comparison import compare_alternatives, power_law_versus, preferred_family
+from distchar.fits.description import describe, layer_clusters, ranges
+from distchar.fits.power_law import bootstrap_p_value, fit_power_law, sample_power_law
+
+
+def test_recovers_alpha_2_5_from_5000_pareto_samples():
+    x = sample_power_law(2.5, 1.0, 5000, np.random.default_rng(0))
+    fit = fit_power_law(x)
+    assert fit.alpha == pytest.approx(2.5, abs=0.1)
+    assert fit.sufficient and fit.n == 5000 and fit.n_tail > 1000
+
+
+def test_same_xmin_and_alpha_as_the_powerlaw_package():
+    import warnings
+
+    import powerlaw
+
+    x = np.random.default_rng(3).lognormal(0, 1, 400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = powerlaw.Fit(x, verbose=False)
+    fit = fit_power_law(x, min_tail=1)
+    assert fit.xmin == pytest.approx(reference.xmin) and fit.alpha == pytest.approx(reference.alpha)
+    assert fit.D == pytest.approx(reference.D)
+
+
+def test_pareto_samples_pass_the_bootstrap():
+    rng = np.random.default_rng(1)
+    x = sample_power_law(2.5, 1.0, 1000, rng)
+    assert bootstrap_p_value(x, fit_power_law(x), 50, rng) > 0.1
+
+
+def test_normal_samples_fail_the_bootstrap():
+    rng = np.random.default_rng(1)
+    x = rng.normal(5.0, 1.0, 2000)
+    assert bootstrap_p_value(x, fit_power_law(x), 50, rng) < 0.1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lognormal_samples_prefer_the_lognormal_over_the_power_law(seed):
+    x = np.random.default_rng(seed).lognormal(1.0, 0.6, 2000)
+    comparisons = compare_alternatives(x, fit_power_law(x))
+    versus = power_law_versus(comparisons)["lognormal"]
+    assert versus["R"] < 0 and versus["p"] < 0.1
+    assert preferred_family(comparisons, gof_p=float("nan")) != "power_law"
+
+
+def test_too_few_points_are_marked_insufficient():
+    fit = fit_power_law(np.array([0.1, 0.2, 0.3]), min_tail=10)
+    assert not fit.sufficient and "fewer than min_tail = 10" in fit.reason
+    assert compare_alternatives(np.array([0.1, 0.2, 0.3]), fit) == {}
+    assert preferred_family({}, float("nan")) == "insufficient"
+
+
+def test_preferred_family_rules_on_hand_made_tests():
+    def tests(**pairs):
+        return {k.replace("__", " vs "): {"R": r, "p": p} for k, (r, p) in pairs.items()}
+
+    clear = tests(power_law__lognormal=(-3.0, 0.01), lognormal__exponential=(2.0, 0.05))
+    assert preferred_family(clear, float("nan")) == "lognormal"
+    assert preferred_family(tests(power_law__lognormal=(-0.5, 0.6)), float("nan")) == "inconclusive"
+    winner = tests(**{f"power_law__{n}": (2.0, 0.01) for n in ("lognormal", "exponential")})
+    assert preferred_family(winner, gof_p=0.5) == "power_law"
+    assert preferred_family(winner, gof_p=0.01) != "power_law"  # ruled out by the bootstrap
+
+
+def test_clusters_find_two_blocks_of_layers():
+    rows = np.r_[np.tile([1.0, 0.0], (4, 1)), np.tile([0.0, 1.0], (3, 1))] + 0.01 * np.arange(7)[:, None]
+    from distchar.distances import cosine_distances
+
+    groups = layer_clusters(cosine_distances(rows), np.arange(7), max_clusters=4)
+    assert groups == [[0, 1, 2, 3], [4, 5, 6]]
+    assert ranges([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8"
+
+
+def test_description_sentence_comes_from_the_numbers():
+    row = {"type": "q", "preferred": "lognormal", "xmin": 0.002, "tail_share": 0.4, "n": 435, "alpha": 1.9,
+           "sigma": 0.06, "D": 0.07, "gof_p": 0.02, "R_lognormal": -2.1, "p_lognormal": 0.03,
+           "spearman_rho": 0.58, "clusters": "0; 1-29"}  # fmt: skip
+    sentence = describe(row)
+    assert "alpha = 1.90 +- 0.06" in sentence and "a log-normal describes it better" in sentence
+    assert "grows with layer gap (Spearman rho = 0.58)" in sentence and "layers cluster as 0; 1-29" in sentence
