@@ -3,7 +3,7 @@
 Writes a synthetic Llama-shaped checkpoint of more than 4 GB (fp32, sharded safetensors, TinyLlama
 shapes: 22 layers, hidden 2048, MLP 5632, 4 KV heads) into a scratch folder, then in fresh
 processes measures the peak resident set size (ru_maxrss of that process) of
-- ours: ``distchar.extract.build_manifest`` over every projection matrix, streamed;
+- ours: ``distchar.stages.extract.build_manifest`` over every projection matrix, streamed;
 - the baseline: loading every shard with ``safetensors.torch.load_file`` and touching every
   tensor once, as a script that holds the model in memory does.
 Then times stage 01 (``run_extract``: manifest, summary, figure; imports excluded) on the bundled
@@ -101,7 +101,7 @@ def main() -> None:
         print(f"synthetic Llama: {gb:.2f} GB of safetensors written in {time.perf_counter() - start:.0f} s")
 
         ours_code = (
-            "import time; from distchar.extract import build_manifest\n"
+            "import time; from distchar.stages.extract import build_manifest\n"
             f"t = time.perf_counter(); m = build_manifest({str(model)!r})\n"
             "print(len(m), round(time.perf_counter() - t, 1))"
         )
@@ -124,7 +124,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         timed = (
             "import time; from pathlib import Path\n"
-            "from distchar.extract import run_extract; from distchar.models import CANONICAL_TYPES\n"
+            "from distchar.stages.extract import run_extract; from distchar.models import CANONICAL_TYPES\n"
             "t = time.perf_counter()\n"
             f"run_extract('smollm2', 'bundled:smollm2-135m-instruct', CANONICAL_TYPES, Path({out!r}) / 's')\n"
             "print(time.perf_counter() - t)"

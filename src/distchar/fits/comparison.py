@@ -27,8 +27,16 @@ def compare_alternatives(values: np.ndarray, fit: PowerLawFit) -> dict[str, dict
 
     Keys are ``"A vs B"`` with A, B in ``power_law`` and ``ALTERNATIVES``; R > 0 favours A.
     """
+    return fit_families(values, fit)[0]
+
+
+def fit_families(values: np.ndarray, fit: PowerLawFit):
+    """(the pairwise tests, the ``powerlaw.Fit`` holding every family fitted above ``fit.xmin``).
+
+    The Fit is kept so that figures reuse the fitted candidates instead of fitting them again.
+    """
     if not fit.sufficient:
-        return {}
+        return {}, None
     import powerlaw
 
     x = np.asarray(values, dtype=np.float64).ravel()
@@ -51,7 +59,7 @@ def compare_alternatives(values: np.ndarray, fit: PowerLawFit) -> dict[str, dict
                     results[f"{first} vs {second}"] = {"R": float(r), "p": float(p)}
         finally:
             logging.disable(logging.NOTSET)
-    return results
+    return results, model
 
 
 def preferred_family(comparisons: dict[str, dict[str, float]], gof_p: float) -> str:

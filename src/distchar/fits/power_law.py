@@ -10,6 +10,8 @@ WeightWatcher's fitter), which is what makes bootstrap p-values affordable.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -63,13 +65,13 @@ def _scan(x: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = 1.0 + n_tail / (suffix[candidates] - n_tail * logs[candidates])
     distance = np.full(candidates.size, np.inf)
-    positions = np.arange(n)
     for start in range(0, candidates.size, _CHUNK):
         idx = candidates[start : start + _CHUNK]
+        first = idx[0]  # candidates ascend: no tail in this chunk starts before it
         a = alpha[start : start + _CHUNK, None]
-        offset = positions[None, :] - idx[:, None]
+        offset = np.arange(first, n)[None, :] - idx[:, None]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            fitted = 1.0 - np.exp((1.0 - a) * (logs[None, :] - logs[idx][:, None]))
+            fitted = 1.0 - np.exp((1.0 - a) * (logs[None, first:] - logs[idx][:, None]))
             empirical = offset / n_tail[start : start + _CHUNK, None]
             gap = np.where(offset >= 0, np.abs(empirical - fitted), 0.0)
         distance[start : start + _CHUNK] = gap.max(axis=1)
@@ -130,13 +132,19 @@ def bootstrap_p_value(
     x = np.asarray(values, dtype=np.float64).ravel()
     x = x[np.isfinite(x) & (x > 0)]
     body = x[x < fit.xmin]
-    worse = 0
-    for _ in range(repetitions):
-        from_tail = rng.random(x.size) < fit.tail_share
+
+    def one_repetition(seed: np.random.SeedSequence) -> bool:
+        local = np.random.default_rng(seed)
+        from_tail = local.random(x.size) < fit.tail_share
         n_tail = int(from_tail.sum())
         synthetic = np.concatenate(
-            [sample_power_law(fit.alpha, fit.xmin, n_tail, rng), rng.choice(body, x.size - n_tail) if body.size else []]
+            [sample_power_law(fit.alpha, fit.xmin, n_tail, local), local.choice(body, x.size - n_tail) if body.size else []]
         )
         refit = fit_power_law(synthetic, min_tail=min_tail)
-        worse += refit.sufficient and refit.D >= fit.D
+        return bool(refit.sufficient and refit.D >= fit.D)
+
+    # one seed per repetition: the same p whatever the number of threads; numpy releases the GIL
+    seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(repetitions)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        worse = sum(pool.map(one_repetition, seeds))
     return worse / repetitions

@@ -24,7 +24,7 @@ import pandas as pd
 
 from distchar.atomic import atomic_directory
 from distchar.config import PowerLawParams
-from distchar.fits.comparison import ALTERNATIVES, compare_alternatives, power_law_versus, preferred_family
+from distchar.fits.comparison import ALTERNATIVES, fit_families, power_law_versus, preferred_family
 from distchar.fits.description import describe, gap_trend, layer_clusters, ranges
 from distchar.fits.power_law import bootstrap_p_value, fit_power_law
 from distchar.plots import TYPE_PALETTE, quantisation_note, save_figure, use_style
@@ -42,12 +42,13 @@ def fit_group(values: np.ndarray, params: PowerLawParams, rng: np.random.Generat
     """Fit, bootstrap p, tests and the preferred family for one set of distances."""
     fit = fit_power_law(values, min_tail=params.min_tail)
     gof_p = bootstrap_p_value(values, fit, params.bootstrap, rng, params.min_tail)
-    comparisons = compare_alternatives(values, fit)
+    comparisons, families = fit_families(values, fit)
     return {
         "fit": fit.to_dict(),
         "gof_p": gof_p,
         "comparisons": comparisons,
         "preferred": preferred_family(comparisons, gof_p) if fit.sufficient else "insufficient",
+        "families": families,  # the fitted candidates, for the figure; not saved
     }
 
 
@@ -78,7 +79,6 @@ def plot_ccdfs(values: dict[str, np.ndarray], results: dict[str, dict], model_na
     import warnings
 
     import matplotlib.pyplot as plt
-    import powerlaw
 
     use_style()
     columns = 4
@@ -97,10 +97,10 @@ def plot_ccdfs(values: dict[str, np.ndarray], results: dict[str, dict], model_na
         xs = np.sort(x)
         ax.plot(xs, 1 - np.arange(xs.size) / xs.size, ".", ms=2, color=colour, label="data")
         fit = results[group]["fit"]
-        if fit["sufficient"]:
+        model = results[group]["families"]
+        if model is not None:
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")
-                model = powerlaw.Fit(x, xmin=fit["xmin"], verbose=False)
                 grid = np.geomspace(fit["xmin"], xs[-1], 100)
                 for name, style in styles.items():
                     ccdf = getattr(model, name).ccdf(grid) * fit["tail_share"]
@@ -141,7 +141,8 @@ def run_powerlaw(
         for row in table.to_dict("records")
     }  # fmt: skip
     with atomic_directory(out_dir) as scratch:
-        (scratch / "fits.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+        saved = {group: {k: v for k, v in r.items() if k != "families"} for group, r in results.items()}
+        (scratch / "fits.json").write_text(json.dumps(saved, indent=1, default=float) + "\n")
         table.to_csv(scratch / "description.csv", index=False, float_format="%.6g")
         (scratch / "description.md").write_text(markdown + "\n")
         (scratch / "metrics.json").write_text(json.dumps(_rounded(metrics), indent=1) + "\n")
