@@ -57,15 +57,19 @@ def write_synthetic_llama(folder: Path) -> float:
     (folder / "config.json").write_text(json.dumps(config))
     generator = torch.Generator().manual_seed(0)
     shard: dict[str, torch.Tensor] = {}
-    size, index = 0, 0
+    size, index, weight_map = 0, 0, {}
     for name, shape in llama_shapes():
         shard[name] = torch.randn(shape, generator=generator) * 0.02
+        weight_map[name] = f"model-{index:05d}.safetensors"
         size += shard[name].numel() * 4
         if size >= SHARD_BYTES:
             save_file(shard, folder / f"model-{index:05d}.safetensors", metadata={"format": "pt"})
             shard, size, index = {}, 0, index + 1
     if shard:
         save_file(shard, folder / f"model-{index:05d}.safetensors", metadata={"format": "pt"})
+    # the index Hugging Face writes beside shards, so that transformers can load the checkpoint too
+    index_file = {"metadata": {"total_size": sum(4 * a * b for _, (a, b) in llama_shapes())}, "weight_map": weight_map}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index_file))
     return sum(p.stat().st_size for p in folder.glob("*.safetensors")) / 1e9
 
 

@@ -59,7 +59,7 @@ class SvdParams(Section):
     check_matrices: int = Field(
         default=8, ge=0, le=1000, description="Matrices on which the randomized method is checked against exact."
     )
-    batch_mb: int = Field(default=512, ge=16, description="Largest batch of equally shaped matrices, in MB of float32.")
+    batch_mb: int = Field(default=256, ge=16, description="Largest batch of equally shaped matrices, in MB of float32.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when present.")
     seed: int = Field(default=0, ge=0, description="Seeds the randomized sketches and the checked sample.")
 

@@ -25,8 +25,8 @@ def quantisation_note(dtypes: set[str]) -> str:
 
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
-    """Save as PNG (150 dpi) without a timestamp, so reruns give the same bytes; close the figure."""
+    """Save as PNG (120 dpi) without a timestamp, so reruns give the same bytes; close the figure."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return path

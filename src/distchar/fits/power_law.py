@@ -137,9 +137,8 @@ def bootstrap_p_value(
         local = np.random.default_rng(seed)
         from_tail = local.random(x.size) < fit.tail_share
         n_tail = int(from_tail.sum())
-        synthetic = np.concatenate(
-            [sample_power_law(fit.alpha, fit.xmin, n_tail, local), local.choice(body, x.size - n_tail) if body.size else []]
-        )
+        from_body = local.choice(body, x.size - n_tail) if body.size else []
+        synthetic = np.concatenate([sample_power_law(fit.alpha, fit.xmin, n_tail, local), from_body])
         refit = fit_power_law(synthetic, min_tail=min_tail)
         return bool(refit.sufficient and refit.D >= fit.D)
 

@@ -36,9 +36,16 @@ def choose_method(shape: tuple[int, int], k: int | None, method: str, oversampli
 
 
 def exact_singular_values(matrices: torch.Tensor) -> torch.Tensor:
-    """All singular values, descending, of a batch (B, m, n); returns (B, min(m, n)) float64."""
-    a = matrices.to(torch.float64)
-    gram = a.mT @ a if a.shape[-2] >= a.shape[-1] else a @ a.mT
+    """All singular values, descending, of a batch (B, m, n); returns (B, min(m, n)) float64.
+
+    Each Gram matrix is formed from one float64 copy at a time, so the batch itself is never
+    held in float64 (twice its float32 size).
+    """
+    side = min(matrices.shape[-2:])
+    gram = torch.empty((matrices.shape[0], side, side), dtype=torch.float64, device=matrices.device)
+    for i, matrix in enumerate(matrices):
+        a = matrix.to(torch.float64)
+        gram[i] = a.mT @ a if a.shape[0] >= a.shape[1] else a @ a.mT
     eigenvalues = torch.linalg.eigvalsh(gram).flip(-1)
     return eigenvalues.clamp_min(0).sqrt()
 

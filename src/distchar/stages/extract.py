@@ -33,15 +33,19 @@ MANIFEST_COLUMNS = [
 
 def matrix_statistics(weight: torch.Tensor) -> dict[str, float | int]:
     """Frobenius norm, min and max over the finite entries, and the NaN and Inf counts."""
-    finite = torch.isfinite(weight)
-    values = weight[finite].double()
-    empty = values.numel() == 0
+    nan_count = int(torch.isnan(weight).sum())
+    inf_count = int(torch.isinf(weight).sum())
+    values = weight if nan_count == inf_count == 0 else weight[torch.isfinite(weight)]
+    if values.numel() == 0:
+        return {"frobenius_norm": float("nan"), "min": float("nan"), "max": float("nan"),
+                "nan_count": nan_count, "inf_count": inf_count}  # fmt: skip
+    low, high = torch.aminmax(values)
     return {
-        "frobenius_norm": float(values.norm()) if not empty else float("nan"),
-        "min": float(values.min()) if not empty else float("nan"),
-        "max": float(values.max()) if not empty else float("nan"),
-        "nan_count": int(torch.isnan(weight).sum()),
-        "inf_count": int(torch.isinf(weight).sum()),
+        "frobenius_norm": float(torch.linalg.vector_norm(values, dtype=torch.float64)),
+        "min": float(low),
+        "max": float(high),
+        "nan_count": nan_count,
+        "inf_count": inf_count,
     }
 
 

@@ -101,7 +101,7 @@ def plot_ccdfs(values: dict[str, np.ndarray], results: dict[str, dict], model_na
         if model is not None:
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                 warnings.simplefilter("ignore")
-                grid = np.geomspace(fit["xmin"], xs[-1], 100)
+                grid = np.geomspace(fit["xmin"], xs[-1], 40)  # the truncated power law's CCDF is slow (mpmath)
                 for name, style in styles.items():
                     ccdf = getattr(model, name).ccdf(grid) * fit["tail_share"]
                     ax.plot(grid, ccdf, linestyle=style, color="black", lw=1, label=name.replace("_", " "))

@@ -75,7 +75,9 @@ def compute_singular_values(
     rows = []
     progress = tqdm(total=len(matrices), desc="svd", unit="matrix")
     for batch in _batches(matrices, params.batch_mb):
-        stacked = torch.stack([load_projection(m) for m in batch]).to(device)
+        stacked = torch.empty((len(batch), *batch[0].shape), dtype=torch.float32, device=device)
+        for i, m in enumerate(batch):  # fill in place: never the list and the stack at once
+            stacked[i] = load_projection(m)
         used = choose_method(batch[0].shape, k, params.method, params.oversampling)
         if used == "randomized":
             full = randomized_singular_values(stacked, k, params.oversampling, params.power_iterations, generator)
