@@ -54,7 +54,7 @@ def plot_heatmaps(matrices: dict[str, np.ndarray], layers: dict[str, np.ndarray]
         ax.set_yticks(ticks, layers[t][ticks])
         ax.set(title=t, xlabel="layer", ylabel="layer")
         ax.grid(False)
-        fig.colorbar(image, ax=ax, shrink=0.85)
+        fig.colorbar(image, ax=ax, shrink=0.85).minorticks_off()  # minor log ticks cost more than they show
     for ax in list(axes.flat)[len(matrices) :]:
         ax.set_visible(False)
     fig.suptitle(f"{model_name}: cosine distance between layers' singular-value profiles (log colour)")
@@ -69,6 +69,7 @@ def plot_gap(pairs: pd.DataFrame, model_name: str):
     fig, ax = plt.subplots(figsize=(7, 4))
     sns.lineplot(data=pairs, x="gap", y="distance", hue="type", palette=TYPE_PALETTE, errorbar=("pi", 50), ax=ax)
     ax.set_yscale("log")
+    ax.minorticks_off()
     ax.set_xlabel("layer gap |l - l'|")
     ax.set_ylabel("cosine distance (median, band: 25-75%)")
     ax.set_title(f"{model_name}: distance against layer gap")

@@ -92,6 +92,7 @@ def plot_ccdfs(values: dict[str, np.ndarray], results: dict[str, dict], model_na
         x = x[np.isfinite(x) & (x > 0)]
         colour = TYPE_PALETTE.get(group, "black")
         ax.set(title=f"{group} ({results[group]['preferred']})", xscale="log", yscale="log", xlabel="cosine distance")
+        ax.minorticks_off()
         if x.size == 0:
             continue
         xs = np.sort(x)

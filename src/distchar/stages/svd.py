@@ -146,6 +146,7 @@ def plot_spectra(arrays: dict[str, np.ndarray], model_name: str, note: str):
         for row, colour in zip(s, colours, strict=True):
             ax.plot(np.arange(1, row.size + 1), row, color=colour, lw=0.8)
         ax.set_yscale("log")
+        ax.minorticks_off()
         ax.set_title(t)
         ax.set_xlabel("index i")
     axes[0][0].set_ylabel("singular value s_i")
