@@ -17,34 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from common import analysis_script, write_results
 from extract_memory import HIDDEN, KV, LAYERS, MLP, peak_rss_gb, write_synthetic_llama
-
-RESULTS = Path(__file__).parent / "results" / "analysis_memory.json"
-
-OURS = """
-import time, tempfile
-from pathlib import Path
-from distchar.config import PowerLawParams, SvdParams
-from distchar.models import CANONICAL_TYPES
-from distchar.stages.extract import run_extract
-from distchar.stages.svd import run_svd
-from distchar.stages.distances import run_distances
-from distchar.stages.powerlaw import run_powerlaw
-source, root = {source!r}, Path(tempfile.mkdtemp())
-t = time.perf_counter()
-summary = run_extract("m", source, CANONICAL_TYPES, root / "01")
-run_svd("m", source, root / "01", SvdParams(), root / "02")
-run_distances("m", root / "02", root / "03")
-run_powerlaw("m", root / "03", PowerLawParams(), root / "04")
-print(summary["n_matrices"], time.perf_counter() - t)
-"""
 
 WEIGHTWATCHER = """
 import logging, time
@@ -56,6 +36,11 @@ model = AutoModelForCausalLM.from_pretrained({folder!r})
 details = weightwatcher.WeightWatcher(model=model).analyze()
 print(len(details), time.perf_counter() - t)
 """
+
+
+def _matrices_and_seconds(stdout: str) -> tuple[float, float]:
+    fields = dict(line.split() for line in stdout.splitlines() if line.startswith(("TOTAL", "MATRICES")))
+    return float(fields["MATRICES"]), float(fields["TOTAL"])
 
 
 def full_config(folder: Path) -> None:
@@ -89,11 +74,11 @@ def main() -> None:
         shutil.copy(model / "config.json", half / "config.json")
         print(f"synthetic Llama: {gb:.2f} GB on disk")
 
-        ours_gb, out = peak_rss_gb(OURS.format(source=str(model)))
-        n_all, t_all = (float(v) for v in out.split()[-2:])
+        ours_gb, out = peak_rss_gb(analysis_script(str(model)))
+        n_all, t_all = _matrices_and_seconds(out)
         print(f"ours, whole model: {n_all:.0f} matrices, {t_all:.0f} s, peak RSS {ours_gb:.2f} GB")
-        half_gb, out = peak_rss_gb(OURS.format(source=str(half)))
-        n_half, t_half = (float(v) for v in out.split()[-2:])
+        half_gb, out = peak_rss_gb(analysis_script(str(half)))
+        n_half, t_half = _matrices_and_seconds(out)
         print(f"ours, first shards: {n_half:.0f} matrices, {t_half:.0f} s, peak RSS {half_gb:.2f} GB")
         ww_gb = ww_s = None
         if not args.skip_weightwatcher:
@@ -114,11 +99,8 @@ def main() -> None:
         "matrices_whole": int(n_all),
         "matrices_first_shards": int(n_half),
         "goal": "peak_rss_gb < 2 and ww_peak_rss_gb / peak_rss_gb >= 3; seconds per matrix constant",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "command": "python benchmarks/analysis_memory.py",
     }
-    print(json.dumps(results, indent=1))
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    write_results("analysis_memory", results)
 
 
 if __name__ == "__main__":

@@ -13,34 +13,15 @@ Run: python benchmarks/analysis_vs_weightwatcher.py [--rounds N]
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "analysis_vs_weightwatcher.json"
+from common import analysis_script, write_results
 
-OURS = """
-import time, tempfile
-from pathlib import Path
-from distchar.config import PowerLawParams, SvdParams
-from distchar.models import CANONICAL_TYPES
-from distchar.stages.extract import run_extract
-from distchar.stages.svd import run_svd
-from distchar.stages.distances import run_distances
-from distchar.stages.powerlaw import run_powerlaw
-source, root = "bundled:smollm2-135m-instruct", Path(tempfile.mkdtemp())
-t = time.perf_counter()
-run_extract("m", source, CANONICAL_TYPES, root / "01")
-run_svd("m", source, root / "01", SvdParams(k=64, method="{method}"), root / "02")
-run_distances("m", root / "02", root / "03")
-run_powerlaw("m", root / "03", PowerLawParams(), root / "04", root / "01")
-print("TOTAL", time.perf_counter() - t)
-"""
+SOURCE = "bundled:smollm2-135m-instruct"
 
 BASELINE = """
 import logging, time
@@ -78,8 +59,8 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {"exact": [], "randomized": [], "weightwatcher": []}
     with tempfile.TemporaryDirectory():
         for round_ in range(args.rounds):
-            runs["exact"].append(run(OURS.replace("{method}", "exact")))
-            runs["randomized"].append(run(OURS.replace("{method}", "randomized")))
+            runs["exact"].append(run(analysis_script(SOURCE, "k=64, method='exact'")))
+            runs["randomized"].append(run(analysis_script(SOURCE, "k=64, method='randomized'")))
             runs["weightwatcher"].append(run(BASELINE))
             print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]['TOTAL']:.1f} s" for k, v in runs.items()))
     med = {k: statistics.median(r["TOTAL"] for r in v) for k, v in runs.items()}
@@ -98,11 +79,8 @@ def main() -> None:
         "weightwatcher_layers": runs["weightwatcher"][0]["LAYERS"],
         "rounds": args.rounds,
         "goal": "ratio_randomized >= 5, ratio_exact >= 3 (baseline time / ours)",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "command": "python benchmarks/analysis_vs_weightwatcher.py",
     }
-    print(json.dumps(results, indent=1))
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    write_results("analysis_vs_weightwatcher", results)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -27,9 +25,9 @@ import time
 from pathlib import Path
 
 import torch
+from common import write_results
 from safetensors.torch import save_file
 
-RESULTS = Path(__file__).parent / "results" / "extract_memory.json"
 LAYERS, HIDDEN, MLP, KV = 22, 2048, 5632, 256
 SHARD_BYTES = 1 << 30
 
@@ -147,12 +145,8 @@ def main() -> None:
         "smollm2_extract_s": round(smollm2_s, 3),
         "smollm2_extract_runs_s": [round(t, 3) for t in times],
         "goal": "peak_rss_gb < 1.5 with model_gb_on_disk >= 4",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "command": "python benchmarks/extract_memory.py",
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results("extract_memory", results)
 
 
 if __name__ == "__main__":

@@ -96,9 +96,14 @@ def _take_part(matrix: ProjectionMatrix, weight: torch.Tensor) -> torch.Tensor:
 def iter_projection_matrices(
     resolved: ResolvedSource, types: tuple[str, ...] = CANONICAL_TYPES
 ) -> Iterator[tuple[ProjectionMatrix, torch.Tensor]]:
-    """Stream (matrix, float32 tensor) pairs; a fused q/k/v tensor is read once for its three parts."""
+    """Stream (matrix, float32 tensor) pairs of every projection of ``types``."""
+    return stream_projections(list_projections(resolved, types))
+
+
+def stream_projections(matrices: list[ProjectionMatrix]) -> Iterator[tuple[ProjectionMatrix, torch.Tensor]]:
+    """Stream (matrix, float32 tensor) pairs of listed matrices; a fused q/k/v tensor is read once."""
     cache: tuple[TensorRecord, torch.Tensor] | None = None
-    for matrix in list_projections(resolved, types):
+    for matrix in matrices:
         if matrix.part is None:
             yield matrix, load_projection(matrix)
             continue

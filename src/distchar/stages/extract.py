@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from distchar.atomic import atomic_directory
-from distchar.models import CANONICAL_TYPES, iter_projection_matrices, list_projections, resolve_source
+from distchar.models import CANONICAL_TYPES, list_projections, resolve_source, stream_projections
 from distchar.plots import TYPE_PALETTE, quantisation_note, save_figure, use_style
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,9 @@ def matrix_statistics(weight: torch.Tensor) -> dict[str, float | int]:
 
 def build_manifest(source: str, types: tuple[str, ...] = CANONICAL_TYPES) -> pd.DataFrame:
     """Stream every projection matrix of ``source`` once and describe it; see the module docstring."""
-    resolved = resolve_source(source)
-    total = len(list_projections(resolved, types))
+    matrices = list_projections(resolve_source(source), types)
     rows = []
-    for matrix, weight in tqdm(iter_projection_matrices(resolved, types), total=total, desc="extract", unit="matrix"):
+    for matrix, weight in tqdm(stream_projections(matrices), total=len(matrices), desc="extract", unit="matrix"):
         rows.append(
             {
                 "layer": matrix.layer,

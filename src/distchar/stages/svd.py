@@ -96,19 +96,30 @@ def compute_singular_values(
     return values, table.reset_index(drop=True)
 
 
-def randomized_check(matrices: list[ProjectionMatrix], params: SvdParams) -> dict:
-    """Relative error of the randomized top-k against exact, on a seeded sample of matrices."""
+def randomized_check(
+    matrices: list[ProjectionMatrix], values: dict[tuple[int, str], np.ndarray], table: pd.DataFrame, params: SvdParams
+) -> dict:
+    """Relative error of the randomized top-k against exact, on a seeded sample of matrices.
+
+    Where the main pass already computed a matrix exactly (``values``, ``table.method``), those
+    values are the reference; otherwise the exact values are computed here.
+    """
     k = None if params.k == "all" else params.k
     if k is None or params.check_matrices == 0:
         return {"checked": 0, "reason": "k is 'all'" if k is None else "svd.check_matrices is 0"}
     rng = np.random.default_rng(params.seed)
     sample = rng.choice(len(matrices), size=min(params.check_matrices, len(matrices)), replace=False)
     generator = torch.Generator().manual_seed(params.seed)
+    method = {(r.layer, r.type): r.method for r in table.itertuples()}
     errors = []
     checked = sorted(int(i) for i in sample)
     for i in checked:
+        key = (matrices[i].layer, matrices[i].type)
         w = load_projection(matrices[i])[None]
-        exact = exact_singular_values(w)[0, :k]
+        if method[key] == "exact":
+            exact = torch.from_numpy(values[key][:k])
+        else:
+            exact = exact_singular_values(w)[0, :k]
         approx = randomized_singular_values(w, k, params.oversampling, params.power_iterations, generator)[0]
         errors.append(float(((approx - exact).abs() / exact).max()))
     return {
@@ -169,7 +180,7 @@ def run_svd(model_name: str, source: str, extract_dir: Path, params: SvdParams, 
     _check_k(None if params.k == "all" else params.k, matrices)
     frobenius = {(int(r.layer), r.type): float(r.frobenius_norm) for r in manifest.itertuples()}
     values, table = compute_singular_values(matrices, frobenius, params)
-    check = randomized_check(matrices, params)
+    check = randomized_check(matrices, values, table, params)
     arrays = stack_by_type(values)
     summary = {
         "model": model_name,
