@@ -25,8 +25,12 @@ def quantisation_note(dtypes: set[str]) -> str:
 
 
 def save_figure(fig: plt.Figure, path: Path) -> Path:
-    """Save as PNG (120 dpi) without a timestamp, so reruns give the same bytes; close the figure."""
+    """Save as PNG (120 dpi) without a timestamp, so reruns give the same bytes; close the figure.
+
+    Figures laid out by constrained layout are saved as they are: a tight bounding box would draw
+    the whole figure a second time, the largest share of a stage's figure time."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
+    bbox = None if fig.get_layout_engine() is not None else "tight"
+    fig.savefig(path, dpi=120, bbox_inches=bbox, metadata={"Software": None})
     plt.close(fig)
     return path

@@ -51,6 +51,18 @@ class _Cursor:
             if item in _SCALARS:  # skip fixed-size arrays in one step
                 self.pos += count * struct.calcsize("<" + _SCALARS[item])
                 return None
+            if item == _STRING:  # skip string arrays (the vocabulary) without decoding them
+                data, pos, end = self.data, self.pos, len(self.data)
+                for _ in range(count):
+                    if pos + 8 > end:
+                        break
+                    pos += 8 + int.from_bytes(data[pos : pos + 8], "little")
+                else:
+                    if pos <= end:
+                        self.pos = pos
+                        return None
+                raise DistcharError(f"GGUF file {self.path} is truncated inside its header.")
+                return None
             for _ in range(count):
                 self.value(item)
             return None

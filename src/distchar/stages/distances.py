@@ -66,7 +66,7 @@ def plot_gap(pairs: pd.DataFrame, model_name: str):
     import seaborn as sns
 
     use_style()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     sns.lineplot(data=pairs, x="gap", y="distance", hue="type", palette=TYPE_PALETTE, errorbar=("pi", 50), ax=ax)
     ax.set_yscale("log")
     ax.minorticks_off()
@@ -82,7 +82,7 @@ def plot_type_means(means: np.ndarray, types: list[str], model_name: str):
     import seaborn as sns
 
     use_style()
-    fig, ax = plt.subplots(figsize=(4.8, 4))
+    fig, ax = plt.subplots(figsize=(4.8, 4), layout="constrained")
     sns.heatmap(means, xticklabels=types, yticklabels=types, annot=True, fmt=".3f", cmap="magma", ax=ax,
                 annot_kws={"fontsize": 7})  # fmt: skip
     ax.set_title(f"{model_name}: mean distance between types")

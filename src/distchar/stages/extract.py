@@ -75,7 +75,7 @@ def plot_norms(manifest: pd.DataFrame, model_name: str):
 
     use_style()
     data = manifest.assign(rms=manifest["frobenius_norm"] / (manifest["rows"] * manifest["cols"]) ** 0.5)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True, layout="constrained")
     for ax, column, label in ((axes[0], "frobenius_norm", "Frobenius norm"), (axes[1], "rms", "RMS entry")):
         sns.lineplot(data=data, x="layer", y=column, hue="type", palette=TYPE_PALETTE, marker="o", ax=ax)
         ax.set_ylabel(label)

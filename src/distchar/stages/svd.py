@@ -150,7 +150,9 @@ def plot_spectra(arrays: dict[str, np.ndarray], model_name: str, note: str):
 
     use_style()
     types = [t for t in CANONICAL_TYPES if t in arrays]
-    fig, axes = plt.subplots(1, len(types), figsize=(2.6 * len(types), 3.2), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(types), figsize=(2.6 * len(types), 3.2), sharey=True, squeeze=False, layout="constrained"
+    )
     for ax, t in zip(axes[0], types, strict=True):
         s, layers = arrays[t], arrays[f"{t}_layers"]
         colours = plt.cm.viridis(np.linspace(0, 1, len(layers)))
