@@ -66,3 +66,21 @@ def truncated_gguf(tmp_path, smollm2_gguf) -> Path:
     path = tmp_path / "truncated.gguf"
     path.write_bytes(data[: int(len(data) * 0.6)])
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_lm(tmp_path_factory):
+    """A tiny random Llama with SmolLM2's real tokenizer and chat template, as a local folder."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from distchar.models import resolve_source
+
+    gguf = resolve_source("bundled:smollm2-135m-instruct").files[0]
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    folder = tmp_path_factory.mktemp("tiny-chat")
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)  # fmt: skip
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

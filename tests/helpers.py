@@ -49,3 +49,10 @@ def git(repo: Path, *args: str) -> str:
         "commit.gpgsign=false",
     ]
     return subprocess.run(["git", *env_args, *args], cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+ODDS_TINY = (
+    "odds:\n  models: []\n  seed: 1337\n  reference_samples: 5000\n  sampling_n: 5\n  finetune_draws: 3\n"
+    "  split: [0.7, 0.15, 0.15]\n  batch_size: 16\n  prefill_answer_tag: false\n  max_new_tokens: 8\n"
+)
+"""A params.yaml odds section for pipeline tests: no model evaluated, small question sets."""

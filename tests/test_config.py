@@ -9,7 +9,7 @@ from helpers import REPO
 from distchar.config import load_params
 from distchar.errors import DistcharError
 
-REST = "svd: {}\npowerlaw: {}\n"
+REST = "svd: {}\npowerlaw: {}\nodds: {}\n"
 
 
 def write(tmp_path, text):
@@ -45,6 +45,19 @@ def test_the_committed_params_are_valid():
         ("models: {a: x}\nextract: {}\nsvd: {method: lanczos}\npowerlaw: {}\n", "key 'svd.method' input should be"),
         ("models: {a: x}\nextract: {}\nsvd: {}\npowerlaw: {bootstrap: -1}\n", "key 'powerlaw.bootstrap'"),
         ("models: {a: x}\nextract: {}\nsvd: {}\npowerlaw: {min_tail: 2}\n", "key 'powerlaw.min_tail'"),
+        ("models: {a: x}\nextract: {}\nsvd: {}\npowerlaw: {}\n", "key 'odds' is missing."),
+        (
+            "models: {a: x}\nextract: {}\nsvd: {}\npowerlaw: {}\nodds: {models: [b]}\n",
+            "odds.models names 'b', which is not under 'models:' (a).",
+        ),
+        (
+            "models: {a: x}\nextract: {}\nsvd: {}\npowerlaw: {}\nodds: {split: [0.5, 0.5, 0.5]}\n",
+            "key 'odds.split' value error, must be three positive shares summing to 1",
+        ),
+        (
+            "models: {a: x}\nextract: {}\nsvd: {}\npowerlaw: {}\nodds: {profile: huge}\n",
+            "key 'odds.profile' input should be",
+        ),
     ],
 )
 def test_invalid_params_name_the_key(tmp_path, text, expected):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import copy_repository, git
+from helpers import ODDS_TINY, copy_repository, git
 
 pytestmark = pytest.mark.slow
 
@@ -25,16 +25,21 @@ def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return result
 
 
-def tiny_params(llama: Path) -> str:
-    models = f"models:\n  tiny: {llama}\n  minilm: bundled:all-minilm-l6-v2\n"
-    return models + "extract:\n  types: [q, k, v, o, gate, up, down]\nsvd:\n  k: 8\npowerlaw:\n  bootstrap: 10\n"
+def tiny_params(llama: Path, chat: Path) -> str:
+    """Three models; What Are the Odds? (smoke profile) on the tiny chat model."""
+    models = f"models:\n  tiny: {llama}\n  minilm: bundled:all-minilm-l6-v2\n  chat: {chat}\n"
+    return (
+        models
+        + "extract:\n  types: [q, k, v, o, gate, up, down]\nsvd:\n  k: 8\npowerlaw:\n  bootstrap: 10\n"
+        + ODDS_TINY.replace("models: []", "models: [chat]\n  profile: smoke")
+    )
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, tiny_llama) -> Path:
+def project(tmp_path_factory, tiny_llama, tiny_chat_lm) -> Path:
     """A copy of the repository with the tiny profile, data/ rebuilt, and `dvc repro` run once."""
     repo = copy_repository(tmp_path_factory.mktemp("project"))
-    (repo / "params.yaml").write_text(tiny_params(tiny_llama))
+    (repo / "params.yaml").write_text(tiny_params(tiny_llama, tiny_chat_lm))
     run(repo, sys.executable, "-m", "distchar.data", "rebuild")
     run(repo, "dvc", "commit", "--force", "data.dvc")  # as `make data` does: cache it for `dvc push`
     run(repo, "dvc", "repro")
@@ -55,30 +60,38 @@ def test_repro_runs_every_stage_for_every_model_and_leaves_status_clean(project)
             assert (project / "results" / "notebooks" / stage / f"{model}.ipynb").exists()
         assert (project / "results" / "04_powerlaw" / model / "description.md").exists()
     assert (project / "results" / "04_fingerprint" / "fingerprint.png").exists()
+    assert (project / "results" / "08_odds_questions" / "floors.json").exists()
+    odds = project / "results" / "08_probabilistic_reasoning" / "chat"
+    assert {"answers.csv", "summary.csv", "metrics.json", "by_family.png"} <= {p.name for p in odds.iterdir()}
+    metrics = run(project, "dvc", "metrics", "show").stdout
+    assert "always_50" in metrics and "unparseable_share" in metrics
     assert "Data and pipelines are up to date." in run(project, "dvc", "status").stdout
     second = run(project, "dvc", "repro").stdout
     assert "Running stage" not in second and "didn't change, skipping" in second
 
 
-def test_changing_one_model_reruns_only_its_stage(project, tiny_gpt2, tiny_llama):
+def test_changing_one_model_reruns_only_its_stage(project, tiny_gpt2, tiny_llama, tiny_chat_lm):
     params = project / "params.yaml"
-    params.write_text(tiny_params(tiny_gpt2))
+    params.write_text(tiny_params(tiny_gpt2, tiny_chat_lm))
     try:
         out = run(project, "dvc", "repro").stdout
         for stage in ("extract", "svd", "distances", "powerlaw"):
             assert f"Running stage '{stage}@tiny'" in out
             assert f"Stage '{stage}@minilm' didn't change, skipping" in out
         assert "Running stage 'fingerprint'" in out
+        assert "Stage 'probabilistic_reasoning@chat' didn't change, skipping" in out
         assert '"n_layers": 2' in (project / "results/01_extract/tiny/summary.json").read_text()
     finally:
-        params.write_text(tiny_params(tiny_llama))
+        params.write_text(tiny_params(tiny_llama, tiny_chat_lm))
         run(project, "dvc", "repro")
 
 
 def test_invalid_params_stop_repro_with_one_sentence_before_any_work(project, tmp_path):
     copy = copy_repository(tmp_path / "bad")
-    (copy / "params.yaml").write_text("models:\n  tiny: x\nextract:\n  types: [q, attention]\nsvd: {}\npowerlaw: {}\n")
-    result = run(copy, "dvc", "repro", check=False)
+    (copy / "params.yaml").write_text(
+        "models:\n  tiny: x\nextract:\n  types: [q, attention]\nsvd: {}\npowerlaw: {}\n" + ODDS_TINY
+    )
+    result = run(copy, "dvc", "repro", "extract", check=False)  # the copy has no data/ for odds_questions
     assert result.returncode != 0
     assert "error: params.yaml: key 'extract.types.1' input should be" in result.stderr
     assert not (copy / "results").exists()
@@ -87,9 +100,9 @@ def test_invalid_params_stop_repro_with_one_sentence_before_any_work(project, tm
 def test_missing_source_stops_the_stage_with_its_sentence_and_no_stage_output(tmp_path):
     copy = copy_repository(tmp_path / "missing")
     (copy / "params.yaml").write_text(
-        "models:\n  ghost: /nonexistent/model\nextract:\n  types: [q]\nsvd: {}\npowerlaw: {}\n"
+        "models:\n  ghost: /nonexistent/model\nextract:\n  types: [q]\nsvd: {}\npowerlaw: {}\n" + ODDS_TINY
     )
-    result = run(copy, "dvc", "repro", check=False)
+    result = run(copy, "dvc", "repro", "extract", check=False)
     assert result.returncode != 0
     assert "DistcharError: Model source '/nonexistent/model' does not exist" in result.stdout + result.stderr
     assert not (copy / "results" / "01_extract" / "ghost").exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from distchar.errors import DistcharError
 from distchar.models.architectures import CANONICAL_TYPES
@@ -75,6 +75,44 @@ class PowerLawParams(Section):
     seed: int = Field(default=0, ge=0, description="Seeds the bootstrap.")
 
 
+class OddsParams(Section):
+    """Stage 08 (What Are the Odds?): question sets, evaluation profile and generation settings."""
+
+    models: list[ModelName] = Field(
+        default_factory=list, description="Causal LMs (names under `models:`) evaluated by stage 08; [] skips it."
+    )
+    profile: Literal["smoke", "default", "full"] = Field(
+        default="default",
+        description="Which cells of the benchmark grid are asked (see distchar.studies.odds.profiles).",
+    )
+    seed: int = Field(default=1337, ge=0, description="Seeds reference samples, shots, splits and sampling.")
+    reference_samples: int = Field(
+        default=100_000,
+        ge=1000,
+        le=10_000_000,
+        description="Draws per distribution for the ground truth (paper: 100,000).",
+    )
+    sampling_n: int = Field(default=20, ge=2, le=10_000, description="Samples asked per group in the sampling task.")
+    batch_size: int = Field(default=64, ge=1, le=4096, description="Prompts generated at once.")
+    max_new_tokens: int = Field(default=32, ge=1, le=1024, description="Longest answer generated.")
+    prefill_answer_tag: bool = Field(
+        default=False, description="Open the assistant turn with '<answer>' (the paper does not)."
+    )
+    finetune_draws: int = Field(
+        default=40, ge=3, le=10_000, description="Random parameter draws per family for the fine-tuning splits."
+    )
+    split: tuple[float, float, float] = Field(
+        default=(0.7, 0.15, 0.15), description="Train, validation, test shares of the draws."
+    )
+
+    @field_validator("split")
+    @classmethod
+    def _shares(cls, split: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(split) <= 0 or abs(sum(split) - 1) > 1e-6:
+            raise ValueError("must be three positive shares summing to 1")
+        return split
+
+
 class Params(Section):
     """The whole of params.yaml."""
 
@@ -87,6 +125,14 @@ class Params(Section):
     extract: ExtractParams
     svd: SvdParams
     powerlaw: PowerLawParams
+    odds: OddsParams
+
+    @model_validator(mode="after")
+    def _odds_models_exist(self) -> Params:
+        for name in self.odds.models:
+            if name not in self.models:
+                raise ValueError(f"odds.models names '{name}', which is not under 'models:' ({', '.join(self.models)})")
+        return self
 
     def model_source(self, name: str) -> str:
         """The source of model ``name``; raises DistcharError naming the models that exist."""
@@ -111,6 +157,8 @@ def _sentence(path: Path, error: ValidationError) -> str:
         return f"{path}: unknown key '{key}'; allowed keys here: {_allowed(first['loc'])}."
     if first["type"] == "missing":
         return f"{path}: key '{key}' is missing."
+    if not key:  # a check across sections: its message names the keys
+        return f"{path}: {first['msg'].removeprefix('Value error, ')}."
     # a value that fits no member of a union gets every member's complaint
     messages = [e["msg"][0].lower() + e["msg"][1:] for e in errors if _location(e["loc"]) == _location(first["loc"])]
     return f"{path}: key '{key}' {' or '.join(dict.fromkeys(messages))} (got {first.get('input')!r})."

@@ -1,0 +1,248 @@
+"""Running a causal LM on the benchmark: chat template, batched generation with shared prefixes.
+
+``generate`` is greedy (or temperature sampling) over many prompts at once:
+
+- Prompts are tokenised whole (chat template applied, optionally the assistant turn opened with
+  ``<answer>``), sorted, and grouped where they share a long token prefix: a group's shared
+  prefix is computed once and its key/value cache copied to every member, so a member costs only
+  its few distinct tokens. Grouping is greedy over the sorted prompts: a prompt joins the open
+  group when that does not increase the tokens computed (shared prefix c of n members with the
+  newcomer, c' the prefix after it joins: join when c' > 0 and n c' >= (n - 1) c).
+- Groups are packed into batches of ``batch_size`` prompts. Prefixes are left-padded, the distinct
+  tails left-padded after them (the attention mask has zeros in the middle; positions are counted
+  over real tokens only), then one token per step for every unfinished prompt.
+- A prompt stops at the end-of-turn token or once its text holds ``</answer>``; the batch stops
+  when all have stopped or after ``max_new_tokens``.
+
+``generate_one_by_one`` is the baseline: ``model.generate`` on each prompt alone, the way most
+evaluation scripts run; the batching benchmark compares the two on the same questions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import torch
+
+from distchar.errors import DistcharError
+
+log = logging.getLogger(__name__)
+STOP = "</answer>"
+PREFILL = "<answer>"
+PLAIN_TEMPLATE = "{prompt}\n\nAnswer: "
+"""Used for models without a chat template (base models): the question, then 'Answer: '."""
+
+
+@dataclass
+class LanguageModel:
+    """A causal LM ready for the harness."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    source: str
+
+    def render(self, prompt: str, prefill: bool) -> str:
+        """The full text fed to the model: chat template (or ``PLAIN_TEMPLATE``), then the prefill."""
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+        else:
+            text = PLAIN_TEMPLATE.format(prompt=prompt)
+        return text + (PREFILL if prefill else "")
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of rendered texts (the template already holds any special tokens it needs)."""
+        return [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+
+    @property
+    def stop_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|im_end|>")}
+        return {i for i in ids if isinstance(i, int) and i != self.tokenizer.unk_token_id}
+
+
+def load_language_model(source: str, device: str = "cpu") -> LanguageModel:
+    """Load a causal LM and its tokenizer from a params.yaml source (bundled, GGUF, folder, hub id)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from distchar.models import resolve_source
+
+    resolved = resolve_source(source)
+    if resolved.architecture.name == "bert":
+        raise DistcharError(f"Model source '{source}' is a BERT encoder; What Are the Odds? needs a causal LM.")
+    kwargs = {}
+    if resolved.file_format == "gguf":
+        kwargs["gguf_file"] = resolved.files[0].name
+    started = time.perf_counter()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(resolved.folder), **kwargs)
+    except (OSError, ValueError) as exc:
+        raise DistcharError(f"Model source '{source}' has no usable tokenizer in {resolved.folder} ({exc}).") from exc
+    model = AutoModelForCausalLM.from_pretrained(str(resolved.folder), dtype=torch.float32, **kwargs)
+    model.eval().to(device)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    log.info("loaded %s in %.1f s", source, time.perf_counter() - started)
+    return LanguageModel(model, tokenizer, source)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def prefix_groups(sequences: list[list[int]]) -> list[tuple[list[int], int]]:
+    """Greedy groups of lexicographically sorted sequences: (member indices, shared prefix length).
+
+    The shared prefix leaves at least one token of every member to compute (its logits start the
+    answer)."""
+    groups: list[tuple[list[int], int]] = []
+    members: list[int] = []
+    shared = 0
+    for i, seq in enumerate(sequences):
+        if not members:
+            members, shared = [i], len(seq) - 1
+            continue
+        joined = min(_common_prefix(sequences[members[0]], seq), len(seq) - 1, shared)
+        n = len(members)
+        if joined > 0 and n * joined >= (n - 1) * shared:
+            members.append(i)
+            shared = joined
+        else:
+            groups.append((members, shared))
+            members, shared = [i], len(seq) - 1
+    if members:
+        groups.append((members, shared))
+    return groups
+
+
+def _left_pad(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        if r:
+            ids[i, width - len(r) :] = torch.tensor(r)
+            mask[i, width - len(r) :] = 1
+    return ids, mask
+
+
+@torch.inference_mode()
+def _run_batch(
+    lm: LanguageModel,
+    seqs: list[list[int]],
+    shared: list[int],
+    max_new_tokens: int,
+    temperature: float,
+    generator: torch.Generator | None,
+) -> list[list[int]]:
+    """New token ids for each sequence; ``shared[i]`` tokens of sequence i come from its group's prefix."""
+    model, device = lm.model, next(lm.model.parameters()).device
+    pad = lm.tokenizer.pad_token_id
+    if min(shared) == 0:  # an empty prefix would be a fully padded row: compute this batch without sharing
+        shared = [0] * len(seqs)
+    prefixes = sorted({tuple(s[:n]) for s, n in zip(seqs, shared, strict=True)}, key=len)
+    prefix_index = {p: i for i, p in enumerate(prefixes)}
+    rows = torch.tensor([prefix_index[tuple(s[:n])] for s, n in zip(seqs, shared, strict=True)])
+    cache = None
+    mask_prefix = torch.zeros((len(seqs), 0), dtype=torch.long)
+    if any(prefixes):
+        ids, mask = _left_pad([list(p) for p in prefixes], pad)
+        positions = (mask.cumsum(-1) - 1).clamp_min(0)
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                    use_cache=True, logits_to_keep=1)  # fmt: skip
+        cache = out.cache
+        cache.reorder_cache(rows.to(device))  # one copy of its group's prefix per sequence
+        mask_prefix = mask[rows]
+    tails, tail_mask = _left_pad([s[n:] for s, n in zip(seqs, shared, strict=True)], pad)
+    attention = torch.cat([mask_prefix, tail_mask], dim=1)
+    positions = (attention.cumsum(-1) - 1).clamp_min(0)[:, mask_prefix.shape[1] :]
+    stop_ids, new = lm.stop_ids, [[] for _ in seqs]
+    done = torch.zeros(len(seqs), dtype=torch.bool)
+    inputs = tails
+    for _ in range(max_new_tokens):
+        out = model(input_ids=inputs.to(device), attention_mask=attention.to(device),
+                    position_ids=positions.to(device), cache=cache, use_cache=True, logits_to_keep=1)  # fmt: skip
+        cache = out.cache
+        logits = out.logits[:, -1].float().cpu()
+        if temperature > 0:
+            token = torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)[:, 0]
+        else:
+            token = logits.argmax(-1)
+        for i in torch.nonzero(~done).flatten().tolist():
+            t = int(token[i])
+            if t in stop_ids:
+                done[i] = True
+                continue
+            new[i].append(t)
+            if STOP in lm.tokenizer.decode(new[i][-4:]):
+                done[i] = True
+        if bool(done.all()):
+            break
+        inputs = token[:, None]
+        attention = torch.cat([attention, torch.ones((len(seqs), 1), dtype=torch.long)], dim=1)
+        positions = positions[:, -1:] + 1
+    return new
+
+
+def _cut(text: str) -> str:
+    return text[: text.index(STOP) + len(STOP)] if STOP in text else text
+
+
+def generate(
+    lm: LanguageModel,
+    prompts: list[str],
+    *,
+    max_new_tokens: int = 32,
+    batch_size: int = 32,
+    prefill: bool = False,
+    temperature: float = 0.0,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[str]:
+    """The assistant's answer to each prompt (with the prefill, cut after ``</answer>``); see the
+    module docstring. ``temperature`` 0 is greedy."""
+    from tqdm.auto import tqdm
+
+    if not prompts:
+        return []
+    seqs = lm.encode([lm.render(p, prefill) for p in prompts])
+    order = sorted(range(len(seqs)), key=lambda i: seqs[i])
+    groups = prefix_groups([seqs[i] for i in order])
+    shared = [0] * len(seqs)
+    for members, n in groups:
+        for m in members:
+            shared[order[m]] = n
+    generator = torch.Generator().manual_seed(seed)
+    answers: list[str] = [""] * len(seqs)
+    for start in tqdm(range(0, len(order), batch_size), desc="generate", disable=not progress, mininterval=5):
+        batch = order[start : start + batch_size]
+        new = _run_batch(lm, [seqs[i] for i in batch], [shared[i] for i in batch], max_new_tokens, temperature,
+                         generator)  # fmt: skip
+        for i, ids in zip(batch, new, strict=True):
+            answers[i] = _cut((PREFILL if prefill else "") + lm.tokenizer.decode(ids, skip_special_tokens=True))
+    return answers
+
+
+@torch.inference_mode()
+def generate_one_by_one(lm: LanguageModel, prompts: list[str], *, max_new_tokens: int = 32, prefill: bool = False,
+                        ) -> list[str]:  # fmt: skip
+    """The baseline: ``model.generate`` (greedy) on each prompt alone, stopping at ``</answer>``."""
+    device = next(lm.model.parameters()).device
+    answers = []
+    for ids in lm.encode([lm.render(p, prefill) for p in prompts]):
+        x = torch.tensor([ids], device=device)
+        out = lm.model.generate(
+            x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens, do_sample=False,
+            stop_strings=[STOP], tokenizer=lm.tokenizer, pad_token_id=lm.tokenizer.pad_token_id,
+            eos_token_id=sorted(lm.stop_ids),
+        )  # fmt: skip
+        answers.append(
+            _cut((PREFILL if prefill else "") + lm.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True))
+        )
+    return answers
