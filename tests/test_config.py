@@ -14,7 +14,10 @@ REST = "svd: {}\npowerlaw: {}\nodds: {}\n"
 
 def write(tmp_path, text):
     path = tmp_path / "params.yaml"
-    path.write_text(text if text.startswith("- ") or "svd" in text else text + REST)
+    if not text.startswith("- "):
+        text = text if "svd" in text else text + REST
+        text = text if "generator:" in text else text + "generator: {}\nlora: {}\n"
+    path.write_text(text)
     return path
 
 
@@ -57,6 +60,20 @@ def test_the_committed_params_are_valid():
         (
             "models: {a: x}\nextract: {}\nsvd: {}\npowerlaw: {}\nodds: {profile: huge}\n",
             "key 'odds.profile' input should be",
+        ),
+        (
+            "models: {a: x}\nextract: {}\nlora: {inits: [kaiming]}\ngenerator: {}\n",
+            "key 'lora.inits.0' input should be",
+        ),
+        (
+            "models: {a: x}\nextract: {}\nlora: {seeds: []}\ngenerator: {}\n",
+            "key 'lora.seeds' list should have at least",
+        ),
+        ("models: {a: x}\nextract: {}\nlora: {rank: 0}\ngenerator: {}\n", "key 'lora.rank' input should be greater"),
+        ("models: {a: x}\nextract: {}\nlora: {}\ngenerator: {crowding: fancy}\n", "key 'generator.crowding' input"),
+        (
+            "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {nugget: 1}\n",
+            "key 'generator.nugget' input should be less",
         ),
     ],
 )

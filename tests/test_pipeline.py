@@ -5,6 +5,7 @@ A tiny params profile (a tiny Llama folder and the bundled MiniLM) keeps it fast
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from helpers import ODDS_TINY, copy_repository, git
+
+from distchar.lora import INITS
 
 pytestmark = pytest.mark.slow
 
@@ -56,15 +59,23 @@ def test_repro_runs_every_stage_for_every_model_and_leaves_status_clean(project)
         folder = project / "results" / "01_extract" / model
         assert {p.name for p in folder.iterdir()} >= {"manifest.csv", "summary.json", "metrics.json", "norms.png"}
         assert f'"n_layers": {n_layers}' in (folder / "summary.json").read_text()
-        for stage in ("01_extract", "02_svd", "03_distances", "04_powerlaw"):
+        for stage in ("01_extract", "02_svd", "03_distances", "04_powerlaw", "05_generator"):
             assert (project / "results" / "notebooks" / stage / f"{model}.ipynb").exists()
         assert (project / "results" / "04_powerlaw" / model / "description.md").exists()
+        generator = project / "results" / "05_generator" / model
+        assert {"front.png", "ccdf.png", "heatmaps.png", "pareto_front.csv"} <= {p.name for p in generator.iterdir()}
+        index = json.loads((generator / "inits" / "index.json").read_text())
+        assert {row["init"] for row in index["inits"]} == set(INITS)
+        assert all((generator / "inits" / row["file"]).exists() for row in index["inits"])
+    # three layers give three distances per type: too few to fit, so the generator says it fell back
+    report = json.loads((project / "results" / "05_generator" / "tiny" / "generator.json").read_text())["types"]
+    assert "insufficient" in report["q"]["alpha_target_from"]
     assert (project / "results" / "04_fingerprint" / "fingerprint.png").exists()
     assert (project / "results" / "08_odds_questions" / "floors.json").exists()
     odds = project / "results" / "08_probabilistic_reasoning" / "chat"
     assert {"answers.csv", "summary.csv", "metrics.json", "by_family.png"} <= {p.name for p in odds.iterdir()}
     metrics = run(project, "dvc", "metrics", "show").stdout
-    assert "always_50" in metrics and "unparseable_share" in metrics
+    assert "always_50" in metrics and "unparseable_share" in metrics and "distance_ks" in metrics
     assert "Data and pipelines are up to date." in run(project, "dvc", "status").stdout
     second = run(project, "dvc", "repro").stdout
     assert "Running stage" not in second and "didn't change, skipping" in second
@@ -75,7 +86,7 @@ def test_changing_one_model_reruns_only_its_stage(project, tiny_gpt2, tiny_llama
     params.write_text(tiny_params(tiny_gpt2, tiny_chat_lm))
     try:
         out = run(project, "dvc", "repro").stdout
-        for stage in ("extract", "svd", "distances", "powerlaw"):
+        for stage in ("extract", "svd", "distances", "powerlaw", "generator"):
             assert f"Running stage '{stage}@tiny'" in out
             assert f"Stage '{stage}@minilm' didn't change, skipping" in out
         assert "Running stage 'fingerprint'" in out

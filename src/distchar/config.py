@@ -113,6 +113,61 @@ class OddsParams(Section):
         return split
 
 
+class GeneratorSection(Section):
+    """Stage 05: the Gaussian-process + Pareto generator and its NSGA-II tuning."""
+
+    population: int = Field(default=24, ge=4, le=1000, description="NSGA-II population per projection type.")
+    generations: int = Field(default=15, ge=1, le=1000, description="NSGA-II generations per projection type.")
+    draws: int = Field(default=2, ge=1, le=100, description="Synthetic matrices per candidate (common random numbers).")
+    crowding: Literal["cd", "pcd", "ce", "mnn", "2nn", "improved"] = Field(
+        default="improved",
+        description="NSGA-II crowding function: pymoo's built-ins or the improved distance of Chu and Yu 2018.",
+    )
+    nugget: float = Field(default=0.1, ge=0, lt=1, description="Independent share of the latent field at the start.")
+    fallback_alpha: float = Field(
+        default=2.0,
+        gt=1,
+        le=10,
+        description="Distance exponent the alpha gap aims at when stage 04's fit of a type and the pooled fit "
+        "are both insufficient.",
+    )
+    check_draws: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description="Fresh synthetic matrices on which the chosen point's fidelity is measured.",
+    )
+    seed: int = Field(default=0, ge=0, description="Seeds the tuning and the generated profiles.")
+
+
+LoraInit = Literal[
+    "default", "gaussian", "pissa", "pissa_niter_4", "olora", "orthogonal", "reshaped", "reshaped_nonzero",
+    "matched_random",
+]  # fmt: skip
+
+
+class LoraParams(Section):
+    """LoRA adapters: made by stage 05 (every init, every seed), trained by stage 06."""
+
+    rank: int = Field(default=8, ge=1, le=4096, description="LoRA rank r.")
+    alpha: float = Field(default=16, gt=0, description="LoRA alpha; the adapter is scaled by alpha / r.")
+    inits: list[LoraInit] = Field(
+        default_factory=lambda: list(LoraInit.__args__),
+        min_length=1,
+        description="Inits from the registry (distchar.lora.INITS) to make and compare.",
+    )
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: [0, 1], min_length=1, description="One init (and one training run) per seed."
+    )
+
+    @field_validator("inits", "seeds")
+    @classmethod
+    def _no_repeats_in_list(cls, values: list) -> list:
+        if len(set(values)) != len(values):
+            raise ValueError("must not repeat an entry")
+        return values
+
+
 class Params(Section):
     """The whole of params.yaml."""
 
@@ -126,6 +181,8 @@ class Params(Section):
     svd: SvdParams
     powerlaw: PowerLawParams
     odds: OddsParams
+    generator: GeneratorSection
+    lora: LoraParams
 
     @model_validator(mode="after")
     def _odds_models_exist(self) -> Params:

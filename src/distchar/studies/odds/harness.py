@@ -21,7 +21,6 @@ evaluation scripts run; the batching benchmark compares the two on the same ques
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import torch
@@ -65,26 +64,14 @@ class LanguageModel:
 
 def load_language_model(source: str, device: str = "cpu") -> LanguageModel:
     """Load a causal LM and its tokenizer from a params.yaml source (bundled, GGUF, folder, hub id)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from distchar.models import resolve_source
+    from distchar.models.loading import load_tokenizer, load_transformers_model
 
     resolved = resolve_source(source)
     if resolved.architecture.name == "bert":
         raise DistcharError(f"Model source '{source}' is a BERT encoder; What Are the Odds? needs a causal LM.")
-    kwargs = {}
-    if resolved.file_format == "gguf":
-        kwargs["gguf_file"] = resolved.files[0].name
-    started = time.perf_counter()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(resolved.folder), **kwargs)
-    except (OSError, ValueError) as exc:
-        raise DistcharError(f"Model source '{source}' has no usable tokenizer in {resolved.folder} ({exc}).") from exc
-    model = AutoModelForCausalLM.from_pretrained(str(resolved.folder), dtype=torch.float32, **kwargs)
-    model.eval().to(device)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    log.info("loaded %s in %.1f s", source, time.perf_counter() - started)
+    tokenizer = load_tokenizer(resolved)
+    model = load_transformers_model(resolved, "causal_lm").to(device)
     return LanguageModel(model, tokenizer, source)
 
 

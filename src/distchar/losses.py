@@ -1,0 +1,107 @@
+"""The distribution-restrained softmax loss (DSL; Wang et al. 2023, arXiv 2303.12363) beside plain CE.
+
+DSL adds to cross-entropy a term that flattens the non-target part of the softmax, which the paper
+links to robustness. Two variants, after the authors' code (in their later repository for arXiv
+2402.03627):
+
+- **Classification** (logits z of shape B x C, labels y): L = a CE + b P with
+  P = sum over the non-target classes j of (z_ij - m_i)^2, m_i the mean non-target logit. Two
+  reductions: ``"sum"`` is the authors' code (P summed over the batch, m_i = sum_j z_ij / C,
+  their division by C rather than C - 1; b = 1e-3) and ``"mean"`` the mean-reduced variant
+  (P averaged over the batch, m_i the true mean over the C - 1 non-targets; b = 5e-3). With
+  ``"mean"``, P is (C - 1) times the variance of the non-target log-probabilities: the term pushes
+  the non-target classes toward uniform. CE is always the batch mean.
+- **Language model** (logits B x T x V, labels B x T, ``ignore_index`` masked): for every counted
+  token i, x_i is the mean of its top non-target logits ranked ``start`` to ``end`` (descending,
+  the target excluded; ``torch.topk``, never a sort of the vocabulary); L = a CE + b
+  (-sum_i log_softmax(x)_i), the log-softmax taken across the counted tokens; b = 1e-5 to 1e-6.
+
+``loss_function(name, ...)`` returns the callable stage 06 uses for ``ce`` or ``dsl``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from distchar.errors import DistcharError
+
+Reduction = Literal["sum", "mean"]
+DEFAULT_B = {"sum": 1e-3, "mean": 5e-3}
+
+
+def non_target_penalty(logits: torch.Tensor, labels: torch.Tensor, reduction: Reduction = "sum") -> torch.Tensor:
+    """P of the classification DSL: squared deviations of the non-target logits from their mean."""
+    if logits.ndim != 2:
+        raise DistcharError(f"DSL classification needs logits of shape (batch, classes), not {tuple(logits.shape)}.")
+    n_classes = logits.shape[1]
+    if n_classes < 2:
+        raise DistcharError("DSL needs at least two classes.")
+    target = F.one_hot(labels, n_classes).bool()
+    non_target = logits.masked_fill(target, 0.0)
+    divisor = n_classes if reduction == "sum" else n_classes - 1
+    mean = non_target.sum(dim=1, keepdim=True) / divisor
+    squared = ((logits - mean) ** 2).masked_fill(target, 0.0).sum(dim=1)
+    return squared.sum() if reduction == "sum" else squared.mean()
+
+
+def dsl_classification(
+    logits: torch.Tensor, labels: torch.Tensor, a: float = 1.0, b: float | None = None, reduction: Reduction = "sum"
+) -> torch.Tensor:
+    """a CE + b P; ``b`` defaults to the variant's own (1e-3 for ``sum``, 5e-3 for ``mean``)."""
+    if reduction not in DEFAULT_B:
+        raise DistcharError(f"DSL reduction must be 'sum' or 'mean', not '{reduction}'.")
+    b = DEFAULT_B[reduction] if b is None else b
+    return a * F.cross_entropy(logits, labels) + b * non_target_penalty(logits, labels, reduction)
+
+
+def top_non_target_mean(logits: torch.Tensor, labels: torch.Tensor, start: int = 0, end: int = 4) -> torch.Tensor:
+    """Per row of ``logits`` (N x V): the mean of the non-target logits ranked ``start``..``end`` - 1."""
+    if not 0 <= start < end or end >= logits.shape[-1]:
+        raise DistcharError(f"DSL top range [{start}:{end}] must satisfy 0 <= start < end < vocabulary size.")
+    values, indices = torch.topk(logits, end + 1, dim=-1)
+    values = values.masked_fill(indices == labels[:, None], float("-inf"))
+    values = torch.sort(values, dim=-1, descending=True).values  # end + 1 entries: cheap
+    return values[:, start:end].mean(dim=-1)
+
+
+def dsl_language_model(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    a: float = 1.0,
+    b: float = 1e-5,
+    start: int = 0,
+    end: int = 4,
+    ignore_index: int = -100,
+) -> torch.Tensor:
+    """a CE + b (-sum log_softmax over tokens of x), on already shifted ``logits`` (B x T x V) and ``labels``."""
+    flat_logits = logits.reshape(-1, logits.shape[-1])
+    flat_labels = labels.reshape(-1)
+    counted = flat_labels != ignore_index
+    ce = F.cross_entropy(flat_logits, flat_labels, ignore_index=ignore_index)
+    if not counted.any():
+        return a * ce
+    x = top_non_target_mean(flat_logits[counted], flat_labels[counted], start, end)
+    return a * ce + b * (-torch.log_softmax(x, dim=0).sum())
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, name: str = "ce", **options) -> torch.Tensor:
+    """The next-token loss of a causal LM (``labels`` aligned with ``logits``; shifted here)."""
+    shifted_logits, shifted_labels = logits[:, :-1, :], labels[:, 1:]
+    if name == "ce":
+        return F.cross_entropy(shifted_logits.reshape(-1, shifted_logits.shape[-1]), shifted_labels.reshape(-1),
+                               ignore_index=-100)  # fmt: skip
+    if name == "dsl":
+        return dsl_language_model(shifted_logits, shifted_labels, **options)
+    raise DistcharError(f"Unknown loss '{name}'; choose 'ce' or 'dsl'.")
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor, name: str = "ce", **options) -> torch.Tensor:
+    """The loss of a classifier: ``ce`` or ``dsl`` (options: a, b, reduction)."""
+    if name == "ce":
+        return F.cross_entropy(logits, labels)
+    if name == "dsl":
+        return dsl_classification(logits, labels, **options)
+    raise DistcharError(f"Unknown loss '{name}'; choose 'ce' or 'dsl'.")

@@ -1,0 +1,253 @@
+"""Stage 05 generator: tune the GP + Pareto generator per projection type, measure its fidelity, make
+every registered LoRA init.
+
+Inputs: stage 02's singular-value matrices S_t and stage 04's fits. Per type t:
+
+1. ``estimate(S_t)`` gives the start; NSGA-II (``generator.crowding``) tunes alpha, the two
+   correlation lengths and the nugget on the three fidelity objectives; the knee is chosen.
+   The alpha gap aims at stage 04's alpha of t. Where that fit is insufficient, it aims at the
+   pooled alpha, and where that is insufficient too at ``generator.fallback_alpha``; the fallback
+   is written into ``generator.json`` and the log, never silent.
+2. Fidelity of the start and of the chosen point on ``check_draws`` fresh synthetic matrices (not
+   those the tuning saw), mean and standard deviation.
+3. Profiles: one synthetic row per layer (0 .. L-1), scaled per layer to the Frobenius norm of
+   the real top-r singular values (``match_scale``; layers stage 02 excluded take the median).
+
+Then every init of ``lora.inits`` for every seed of ``lora.seeds`` (once for the inits that do not
+depend on the seed) on the model loaded with transformers, saved as safetensors under ``inits/``
+with ``inits/index.json`` naming the file of each (init, seed) and whether the base weight is
+compensated.
+
+Outputs: ``generator.json``, ``pareto_front.csv``, ``profiles.npz``, ``front.png``, ``ccdf.png``,
+``heatmaps.png``, ``inits/``, ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from distchar.atomic import atomic_directory
+from distchar.config import GeneratorSection, LoraParams
+from distchar.generator.fidelity import OBJECTIVES, fidelity, upper_distances
+from distchar.generator.gp_pareto import GeneratorParams, estimate, match_scale, sample
+from distchar.generator.tuning import tune
+from distchar.plots import TYPE_PALETTE, save_figure, use_style
+from distchar.stages.distances import load_profiles
+
+log = logging.getLogger(__name__)
+
+
+def reference_alpha(fits: dict, kind: str, fallback_alpha: float) -> tuple[float, str]:
+    """The distance exponent the alpha gap of ``kind`` aims at, and where it comes from."""
+    for group, origin in ((kind, "stage 04 fit"), ("pooled", "pooled fit (the type's fit is insufficient)")):
+        fit = fits.get(group, {}).get("fit", {})
+        if fit.get("sufficient") and np.isfinite(fit.get("alpha", np.nan)):
+            return float(fit["alpha"]), origin
+    return fallback_alpha, "generator.fallback_alpha (the type's and the pooled fits are insufficient)"
+
+
+def start_params(S: np.ndarray, params: GeneratorSection, alpha: float) -> tuple[GeneratorParams, str]:
+    """``estimate(S)``, or a documented default where S has fewer than two distinct positive values."""
+    try:
+        return estimate(S, nugget=params.nugget), "estimated from S"
+    except ValueError:
+        scale = float(np.nanmax(S)) if np.isfinite(S).any() and np.nanmax(S) > 0 else 1.0
+        default = GeneratorParams(alpha=alpha, xmin=scale, layer_length=1.0, index_length=1.0, nugget=params.nugget)
+        return default, "default (S has fewer than two distinct positive values)"
+
+
+def check_fidelity(real: np.ndarray, chosen: GeneratorParams, draws: int, seed: int, alpha: float) -> dict:
+    """Mean and standard deviation of every objective over ``draws`` fresh synthetic matrices."""
+    rng = np.random.default_rng(seed)
+    scores = [fidelity(real, sample(chosen, *real.shape, rng), real_alpha=alpha) for _ in range(draws)]
+    return {name: {"mean": float(np.mean([s[name] for s in scores])), "sd": float(np.std([s[name] for s in scores]))}
+            for name in OBJECTIVES}  # fmt: skip
+
+
+def generated_profiles(
+    chosen: dict[str, GeneratorParams], real: dict[str, np.ndarray], layers: dict[str, np.ndarray],
+    n_layers: int, rank: int, seed: int,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """One synthetic row per layer 0..n_layers-1 and type, scaled to the real top-``rank`` norm of its layer."""
+    rng = np.random.default_rng(seed)
+    profiles = {}
+    for kind, params in chosen.items():
+        k = real[kind].shape[1]
+        synthetic = sample(params, n_layers, k, rng)
+        target = np.full((n_layers, k), np.nan)
+        target[layers[kind]] = real[kind]
+        missing = np.isnan(target[:, 0])
+        target[missing] = np.median(real[kind], axis=0)
+        profiles[kind] = match_scale(synthetic, target, min(rank, k))
+    return profiles
+
+
+def plot_fronts(fronts: pd.DataFrame, model_name: str):
+    import matplotlib.pyplot as plt
+
+    use_style()
+    kinds = list(dict.fromkeys(fronts["type"]))
+    columns = min(4, len(kinds))
+    rows = -(-len(kinds) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.2 * rows), squeeze=False, layout="constrained")
+    for ax, kind in zip(axes.flat, kinds, strict=False):
+        front = fronts[fronts["type"] == kind]
+        points = ax.scatter(front["distance_ks"], front["spectrum_wasserstein"], c=front["alpha_gap"], cmap="viridis",
+                            s=18, vmin=0, vmax=max(front["alpha_gap"].max(), 1e-6))  # fmt: skip
+        knee = front[front["knee"]]
+        ax.scatter(knee["distance_ks"], knee["spectrum_wasserstein"], marker="*", s=160, color="red", label="knee")
+        ax.set(title=kind, xlabel="KS of distances", ylabel="Wasserstein of log spectra")
+        fig.colorbar(points, ax=ax, label="alpha gap")
+    axes.flat[0].legend(fontsize=7)
+    for ax in list(axes.flat)[len(kinds) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{model_name}: Pareto fronts of the generator's tuning (NSGA-II)")
+    return fig
+
+
+def plot_ccdfs(real: dict[str, np.ndarray], synthetic: dict[str, list[np.ndarray]], model_name: str):
+    import matplotlib.pyplot as plt
+
+    use_style()
+    columns = min(4, len(real))
+    rows = -(-len(real) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.1 * rows), squeeze=False, layout="constrained")
+    for ax, kind in zip(axes.flat, real, strict=False):
+        for i, matrix in enumerate(synthetic[kind]):
+            x = np.sort(upper_distances(matrix))
+            x = x[x > 0]
+            ax.plot(x, 1 - np.arange(x.size) / max(x.size, 1), color="grey", lw=0.8, alpha=0.6,
+                    label="synthetic" if i == 0 else None)  # fmt: skip
+        x = np.sort(upper_distances(real[kind]))
+        x = x[x > 0]
+        ax.plot(x, 1 - np.arange(x.size) / max(x.size, 1), color=TYPE_PALETTE.get(kind, "black"), lw=1.6, label="real")
+        ax.set(title=kind, xscale="log", yscale="log", xlabel="cosine distance")
+        ax.minorticks_off()
+    axes.flat[0].legend(fontsize=7)
+    for ax in list(axes.flat)[len(real) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{model_name}: CCDF of cosine distances, real against synthetic (chosen point)")
+    return fig
+
+
+def plot_heatmaps(real: dict[str, np.ndarray], synthetic: dict[str, np.ndarray], model_name: str):
+    """Cosine-distance matrices, real (top row) against one synthetic draw (bottom row), one colour scale per type."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    from distchar.distances import cosine_distances
+
+    use_style()
+    kinds = list(real)
+    fig, axes = plt.subplots(2, len(kinds), figsize=(2.4 * len(kinds), 5.0), squeeze=False, layout="constrained")
+    for column, kind in enumerate(kinds):
+        pair = [cosine_distances(real[kind]), cosine_distances(synthetic[kind])]
+        positive = np.concatenate([d[np.isfinite(d) & (d > 0)] for d in pair])
+        norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size else None
+        for row, (label, d) in enumerate(zip(("real", "synthetic"), pair, strict=True)):
+            ax = axes[row, column]
+            image = ax.imshow(np.where(d > 0, d, np.nan), cmap="magma", norm=norm)
+            ax.set(title=f"{kind} {label}", xticks=[], yticks=[])
+        fig.colorbar(image, ax=axes[:, column], shrink=0.6)
+    fig.suptitle(f"{model_name}: cosine distances between layers, real against synthetic")
+    return fig
+
+
+def make_inits(
+    source: str, profiles: dict[str, np.ndarray], lora: LoraParams, folder: Path
+) -> tuple[list[dict], float]:
+    """Every init of ``lora.inits`` for every seed, saved under ``folder``; the index rows and the
+    seconds spent making all of them (loading excluded)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from distchar.lora import COMPENSATED, DETERMINISTIC, apply_init, init_state
+    from distchar.models import resolve_source
+    from distchar.models.loading import load_transformers_model
+
+    resolved = resolve_source(source)
+    base = load_transformers_model(resolved)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, started = [], time.perf_counter()
+    for name in lora.inits:
+        made = None
+        for seed in lora.seeds:
+            if made is None or name not in DETERMINISTIC:
+                with torch.no_grad():
+                    model = apply_init(copy.deepcopy(base), name, resolved.architecture, rank=lora.rank,
+                                       lora_alpha=lora.alpha, profiles=profiles, seed=seed)  # fmt: skip
+                file = f"{name}.safetensors" if name in DETERMINISTIC else f"{name}.seed{seed}.safetensors"
+                metadata = {"init": name, "rank": str(lora.rank), "lora_alpha": str(lora.alpha),
+                            "compensated": str(name in COMPENSATED).lower(), "source": source}  # fmt: skip
+                save_file(init_state(model, resolved.architecture), folder / file, metadata=metadata)
+                made = file
+                del model
+            rows.append({"init": name, "seed": seed, "file": made, "compensated": name in COMPENSATED})
+    return rows, time.perf_counter() - started
+
+
+def run_generator(
+    model_name: str,
+    source: str,
+    svd_dir: Path,
+    powerlaw_dir: Path,
+    params: GeneratorSection,
+    lora: LoraParams,
+    out_dir: Path,
+) -> dict:
+    """Stage 05 for one model."""
+    real, layers = load_profiles(svd_dir)
+    fits = json.loads((powerlaw_dir / "fits.json").read_text())
+    n_layers = int(max(int(v.max()) for v in layers.values()) + 1)
+    report, fronts, chosen, metrics, synthetic_draws = {}, [], {}, {}, {}
+    started = time.perf_counter()
+    for index, (kind, S) in enumerate(real.items()):
+        alpha, alpha_origin = reference_alpha(fits, kind, params.fallback_alpha)
+        start, start_origin = start_params(S, params, alpha)
+        if "fallback" in alpha_origin or "default" in start_origin:
+            log.warning("generator %s %s: alpha from %s; start %s", model_name, kind, alpha_origin, start_origin)
+        result = tune(S, start, population=params.population, generations=params.generations, draws=params.draws,
+                      crowding=params.crowding, seed=params.seed + index, real_alpha=alpha)  # fmt: skip
+        chosen[kind] = result.chosen
+        check_seed = params.seed + 1000 + index
+        fidelity_start = check_fidelity(S, start, params.check_draws, check_seed, alpha)
+        fidelity_chosen = check_fidelity(S, result.chosen, params.check_draws, check_seed, alpha)
+        report[kind] = {"alpha_target": alpha, "alpha_target_from": alpha_origin, "start": start.as_dict(),
+                        "start_from": start_origin, "chosen": result.chosen.as_dict(),
+                        "front_size": len(result.front_params), "evaluations": result.evaluations,
+                        "fidelity_start": fidelity_start, "fidelity_chosen": fidelity_chosen}  # fmt: skip
+        for i, (p, f) in enumerate(zip(result.front_params, result.front_objectives, strict=True)):
+            fronts.append(
+                {"type": kind, **p.as_dict(), **dict(zip(OBJECTIVES, f, strict=True)), "knee": i == result.knee}
+            )
+        metrics[kind] = {name: round(fidelity_chosen[name]["mean"], 6) for name in OBJECTIVES}
+        metrics[kind]["alpha"] = round(result.chosen.alpha, 6)
+        draws = np.random.default_rng(check_seed)
+        synthetic_draws[kind] = [sample(result.chosen, *S.shape, draws) for _ in range(min(params.check_draws, 5))]
+    tune_s = time.perf_counter() - started
+    profiles = generated_profiles(chosen, real, layers, n_layers, lora.rank, params.seed)
+    fronts = pd.DataFrame(fronts)
+    with atomic_directory(out_dir) as scratch:
+        index_rows, inits_s = make_inits(source, profiles, lora, scratch / "inits")
+        (scratch / "inits" / "index.json").write_text(json.dumps(
+            {"rank": lora.rank, "lora_alpha": lora.alpha, "inits": index_rows}, indent=1) + "\n")  # fmt: skip
+        np.savez(scratch / "profiles.npz", **profiles)
+        fronts.to_csv(scratch / "pareto_front.csv", index=False, float_format="%.6g")
+        settings = {"crowding": params.crowding, "population": params.population,
+                    "generations": params.generations, "draws": params.draws, "tune_s": tune_s}  # fmt: skip
+        (scratch / "generator.json").write_text(json.dumps({"settings": settings, "types": report}, indent=1) + "\n")
+        metrics_all = {**metrics, "tune_s": round(tune_s, 2), "inits_s": round(inits_s, 1)}
+        (scratch / "metrics.json").write_text(json.dumps(metrics_all, indent=1) + "\n")
+        save_figure(plot_fronts(fronts, model_name), scratch / "front.png")
+        save_figure(plot_ccdfs(real, synthetic_draws, model_name), scratch / "ccdf.png")
+        save_figure(plot_heatmaps(real, {k: v[0] for k, v in synthetic_draws.items()}, model_name),
+                    scratch / "heatmaps.png")  # fmt: skip
+    log.info("generator %s: tuned %d types in %.1f s", model_name, len(real), tune_s)
+    return {"model": model_name, "tune_s": tune_s, "report": report}
