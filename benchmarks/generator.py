@@ -31,7 +31,7 @@ from common import write_results
 from distchar.config import PowerLawParams, SvdParams, load_params
 from distchar.generator.gp_pareto import GeneratorParams, sample
 from distchar.lora import INITS, apply_init
-from distchar.lora.inits import write_ours
+from distchar.lora.inits import OURS, write_ours
 from distchar.models import CANONICAL_TYPES, resolve_source
 from distchar.models.loading import load_transformers_model
 from distchar.stages.distances import load_profiles, run_distances
@@ -42,7 +42,6 @@ from distchar.stages.svd import run_svd
 from distchar.studies.moo.crowding import crowding_function
 
 SOURCE = "bundled:smollm2-135m-instruct"
-OURS = ("reshaped", "reshaped_nonzero", "matched_random")
 
 
 def crowding_ratio(n: int = 200, calls: int = 2000) -> dict:

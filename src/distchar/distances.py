@@ -35,6 +35,12 @@ def zero_rows(rows: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~np.any(np.asarray(rows) != 0, axis=1))
 
 
+def upper_triangle(distance: np.ndarray) -> np.ndarray:
+    """The entries above the diagonal (each pair once), in ``pair_table``'s order."""
+    i, j = np.triu_indices(distance.shape[0], k=1)
+    return distance[i, j]
+
+
 def pair_table(distance: np.ndarray, layers: np.ndarray) -> dict[str, np.ndarray]:
     """The upper triangle as columns: layer_i, layer_j, gap (|layer_j - layer_i|), distance."""
     i, j = np.triu_indices(distance.shape[0], k=1)

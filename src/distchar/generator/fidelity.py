@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import stats
 
-from distchar.distances import cosine_distances
+from distchar.distances import cosine_distances, upper_triangle
 from distchar.fits.power_law import fit_power_law
 
 OBJECTIVES = ("distance_ks", "alpha_gap", "spectrum_wasserstein")
@@ -21,21 +23,39 @@ FAILED_FIT_GAP = 1.0
 
 
 def upper_distances(S: np.ndarray) -> np.ndarray:
-    d = cosine_distances(S)
-    i, j = np.triu_indices(d.shape[0], k=1)
-    values = d[i, j]
+    """The finite cosine distances between the rows of ``S``, each pair once."""
+    values = upper_triangle(cosine_distances(S))
     return values[np.isfinite(values)]
 
 
-def fidelity(real: np.ndarray, synthetic: np.ndarray, min_tail: int = 10, real_alpha: float | None = None) -> dict:
+def log_values(S: np.ndarray) -> np.ndarray:
+    return np.log(S[np.isfinite(S) & (S > 0)])
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What every comparison with one real matrix needs, computed once (tuning compares thousands)."""
+
+    distances: np.ndarray
+    log_values: np.ndarray
+    alpha: float | None  # None where the real distances have no sufficient fit
+
+
+def reference(real: np.ndarray, min_tail: int = 10, alpha: float | None = None) -> Reference:
+    """The real matrix's distances, log values and (unless given) fitted distance exponent."""
+    distances = upper_distances(real)
+    if alpha is None:
+        fit = fit_power_law(distances, min_tail)
+        alpha = fit.alpha if fit.sufficient else None
+    return Reference(distances, log_values(real), alpha)
+
+
+def fidelity(real: np.ndarray | Reference, synthetic: np.ndarray, min_tail: int = 10) -> dict:
     """The three measures of the module docstring for one synthetic matrix."""
-    d_real, d_syn = upper_distances(real), upper_distances(synthetic)
-    ks = float(stats.ks_2samp(d_real, d_syn).statistic) if d_real.size and d_syn.size else 1.0
-    if real_alpha is None:
-        fit = fit_power_law(d_real, min_tail)
-        real_alpha = fit.alpha if fit.sufficient else None
+    ref = real if isinstance(real, Reference) else reference(real, min_tail)
+    d_syn = upper_distances(synthetic)
+    ks = float(stats.ks_2samp(ref.distances, d_syn).statistic) if ref.distances.size and d_syn.size else 1.0
     fit_syn = fit_power_law(d_syn, min_tail)
-    gap = abs(real_alpha - fit_syn.alpha) if real_alpha is not None and fit_syn.sufficient else FAILED_FIT_GAP
-    r = np.log(real[np.isfinite(real) & (real > 0)])
-    s = np.log(synthetic[np.isfinite(synthetic) & (synthetic > 0)])
-    return {"distance_ks": ks, "alpha_gap": float(gap), "spectrum_wasserstein": float(stats.wasserstein_distance(r, s))}
+    gap = abs(ref.alpha - fit_syn.alpha) if ref.alpha is not None and fit_syn.sufficient else FAILED_FIT_GAP
+    wasserstein = float(stats.wasserstein_distance(ref.log_values, log_values(synthetic)))
+    return {"distance_ks": ks, "alpha_gap": float(gap), "spectrum_wasserstein": wasserstein}

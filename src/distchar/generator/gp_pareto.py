@@ -37,6 +37,7 @@ smoothness over depth) are separate knobs.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -62,7 +63,10 @@ class GeneratorParams:
         return {k: float(v) for k, v in asdict(self).items()}
 
 
+@functools.lru_cache(maxsize=64)
 def _kernel_factor(n: int, length: float) -> np.ndarray:
+    """Cholesky factor of the n x n squared-exponential kernel (cached: every draw of a candidate
+    reuses it; callers never write into it)."""
     t = np.arange(n, dtype=np.float64)
     kernel = np.exp(-((t[:, None] - t[None, :]) ** 2) / (2.0 * max(length, 1e-3) ** 2))
     return np.linalg.cholesky(kernel + JITTER * np.eye(n))

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from distchar.fits.power_law import fit_power_law
-from distchar.generator.fidelity import OBJECTIVES, fidelity, upper_distances
+from distchar.generator.fidelity import OBJECTIVES, fidelity, reference
 from distchar.generator.gp_pareto import GeneratorParams, sample
 from distchar.studies.moo.crowding import crowding_function
 
@@ -71,15 +70,12 @@ def tune(
     from pymoo.optimize import minimize
 
     n_layers, k = real.shape
-    if real_alpha is None:
-        fit = fit_power_law(upper_distances(real), min_tail)
-        real_alpha = fit.alpha if fit.sufficient else None
+    ref = reference(real, min_tail, real_alpha)
     seeds = [int(s) for s in np.random.default_rng(seed).integers(0, 2**31, draws)]
 
     def objectives(x: np.ndarray) -> list[float]:
         params = _decode(x, start.xmin)
-        scores = [fidelity(real, sample(params, n_layers, k, np.random.default_rng(s)), min_tail, real_alpha)
-                  for s in seeds]  # fmt: skip
+        scores = [fidelity(ref, sample(params, n_layers, k, np.random.default_rng(s)), min_tail) for s in seeds]
         return [float(np.mean([s[name] for s in scores])) for name in OBJECTIVES]
 
     lower = np.array([1.05, np.log10(0.3), np.log10(0.3), 0.0, 0.0, 0.5])

@@ -68,7 +68,9 @@ def _orthonormal(rows: int, cols: int, generator: torch.Generator) -> torch.Tens
 
 
 def _ours(name: str, layer, s: np.ndarray, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(A, B) of one of our inits for one LoRA layer (adapter 'default')."""
+    """(A, B) of one of our inits for one LoRA layer (adapter 'default'). Every init draws the same
+    random numbers in the same order, so with one seed ``matched_random`` is scaled to the very A and B
+    that ``reshaped`` and ``reshaped_nonzero`` make."""
     r = layer.r["default"]
     out_features, in_features = layer.out_features, layer.in_features
     scaling = layer.scaling["default"]

@@ -35,7 +35,7 @@ import pandas as pd
 
 from distchar.atomic import atomic_directory
 from distchar.config import GeneratorSection, LoraParams
-from distchar.generator.fidelity import OBJECTIVES, fidelity, upper_distances
+from distchar.generator.fidelity import OBJECTIVES, fidelity, reference, upper_distances
 from distchar.generator.gp_pareto import GeneratorParams, estimate, match_scale, sample
 from distchar.generator.tuning import tune
 from distchar.plots import TYPE_PALETTE, save_figure, use_style
@@ -63,12 +63,16 @@ def start_params(S: np.ndarray, params: GeneratorSection, alpha: float) -> tuple
         return default, "default (S has fewer than two distinct positive values)"
 
 
-def check_fidelity(real: np.ndarray, chosen: GeneratorParams, draws: int, seed: int, alpha: float) -> dict:
-    """Mean and standard deviation of every objective over ``draws`` fresh synthetic matrices."""
-    rng = np.random.default_rng(seed)
-    scores = [fidelity(real, sample(chosen, *real.shape, rng), real_alpha=alpha) for _ in range(draws)]
-    return {name: {"mean": float(np.mean([s[name] for s in scores])), "sd": float(np.std([s[name] for s in scores]))}
-            for name in OBJECTIVES}  # fmt: skip
+def check_fidelity(
+    real: np.ndarray, chosen: GeneratorParams, draws: int, seed: int, alpha: float
+) -> tuple[dict, list[np.ndarray]]:
+    """Mean and standard deviation of every objective over ``draws`` fresh synthetic matrices, and the matrices."""
+    rng, ref = np.random.default_rng(seed), reference(real, alpha=alpha)
+    matrices = [sample(chosen, *real.shape, rng) for _ in range(draws)]
+    scores = [fidelity(ref, matrix) for matrix in matrices]
+    summary = {name: {"mean": float(np.mean([s[name] for s in scores])), "sd": float(np.std([s[name] for s in scores]))}
+               for name in OBJECTIVES}  # fmt: skip
+    return summary, matrices
 
 
 def generated_profiles(
@@ -217,8 +221,8 @@ def run_generator(
                       crowding=params.crowding, seed=params.seed + index, real_alpha=alpha)  # fmt: skip
         chosen[kind] = result.chosen
         check_seed = params.seed + 1000 + index
-        fidelity_start = check_fidelity(S, start, params.check_draws, check_seed, alpha)
-        fidelity_chosen = check_fidelity(S, result.chosen, params.check_draws, check_seed, alpha)
+        fidelity_start, _ = check_fidelity(S, start, params.check_draws, check_seed, alpha)
+        fidelity_chosen, matrices = check_fidelity(S, result.chosen, params.check_draws, check_seed, alpha)
         report[kind] = {"alpha_target": alpha, "alpha_target_from": alpha_origin, "start": start.as_dict(),
                         "start_from": start_origin, "chosen": result.chosen.as_dict(),
                         "front_size": len(result.front_params), "evaluations": result.evaluations,
@@ -229,8 +233,7 @@ def run_generator(
             )
         metrics[kind] = {name: round(fidelity_chosen[name]["mean"], 6) for name in OBJECTIVES}
         metrics[kind]["alpha"] = round(result.chosen.alpha, 6)
-        draws = np.random.default_rng(check_seed)
-        synthetic_draws[kind] = [sample(result.chosen, *S.shape, draws) for _ in range(min(params.check_draws, 5))]
+        synthetic_draws[kind] = matrices[:5]  # the figures show draws the metrics measured
     tune_s = time.perf_counter() - started
     profiles = generated_profiles(chosen, real, layers, n_layers, lora.rank, params.seed)
     fronts = pd.DataFrame(fronts)
