@@ -56,7 +56,7 @@ ODDS_TINY = (
     "  split: [0.7, 0.15, 0.15]\n  batch_size: 16\n  prefill_answer_tag: false\n  max_new_tokens: 8\n"
     "generator:\n  population: 6\n  generations: 2\n  draws: 1\n  check_draws: 2\n"
     "lora:\n  rank: 2\n  seeds: [0]\n"
-    "training:\n  tasks: []\n"
+    "training:\n  tasks: {}\nevaluate: {}\n"
 )
 """The params.yaml sections after `powerlaw` for pipeline tests: no model evaluated by odds, small
 question sets, a short generator tuning, rank-2 inits for one seed."""

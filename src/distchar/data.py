@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from distchar.errors import DistcharError
+from distchar.errors import DistcharError, command
 
 DATA_DIR = Path("data")
 DATA_DVC = Path("data.dvc")
@@ -110,14 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     if args != ["rebuild"]:
         print("usage: python -m distchar.data rebuild", file=sys.stderr)
         return 2
-    try:
+
+    def work():
         for path in rebuild():
             print(f"wrote {path} (md5 {md5(path)})")
         print(f"{DATA_DIR}/ matches {DATA_DVC}; 'dvc commit -f {DATA_DVC}' puts it into the DVC cache for 'dvc push'.")
-    except DistcharError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return command(work)
 
 
 if __name__ == "__main__":

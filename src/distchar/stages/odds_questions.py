@@ -26,7 +26,7 @@ import pandas as pd
 
 from distchar.atomic import atomic_directory
 from distchar.config import OddsParams, load_params
-from distchar.errors import DistcharError
+from distchar.errors import DistcharError, command
 from distchar.studies.odds.distributions import load_real_world
 from distchar.studies.odds.floors import floors
 from distchar.studies.odds.questions import benchmark_questions, finetuning_splits, repeat_sampling
@@ -107,13 +107,7 @@ def run_questions(params: OddsParams, tables: Path, out_dir: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s odds_questions %(levelname)s %(message)s")
-    try:
-        params = load_params(args[0] if args else "params.yaml")
-        run_questions(params.odds, TABLES, OUT)
-    except DistcharError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return command(lambda: run_questions(load_params(args[0] if args else "params.yaml").odds, TABLES, OUT))
 
 
 if __name__ == "__main__":

