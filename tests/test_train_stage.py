@@ -135,3 +135,26 @@ def test_the_stage_under_training_launch_trains_on_two_processes_to_the_one_proc
         assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
         steps = Path(f"results/06_train/probreason/{init}/seed0_lr0.01/dvclive/plots/metrics/train/loss.tsv")
         assert len(steps.read_text().splitlines()) == 1 + 4  # one writer: 4 steps, not 8
+
+
+def test_a_short_real_run_on_smollm2(tmp_path):
+    """Stage 06 on the real bundled SmolLM2: the first loss is far below a random model's ln(V),
+    the run finishes and its adapter holds every projection's LoRA tensors."""
+    import math
+
+    from safetensors.torch import load_file
+
+    lora = LoraParams(rank=2, inits=["reshaped"], seeds=[0])
+    inits = write_inits("bundled:smollm2-135m-instruct", tmp_path / "inits", lora, n_layers=30)
+    questions = tmp_path / "questions"
+    questions.mkdir()
+    rows = [{"prompt": f"What is the {p}th percentile of the uniform distribution on [0, 100]?",
+             "target_answer": f"<answer>{p:.1f}</answer>"} for p in (10, 30, 50, 70)]  # fmt: skip
+    (questions / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    settings = TaskSettings(model="smollm2", data=str(questions), steps=2, batch_size=2, max_length=96)
+    training = TrainingParams(tasks={"probreason": settings}, learning_rates=[1e-3], device="cpu")
+    (record,) = run_training("probreason", "bundled:smollm2-135m-instruct", inits, training, lora, tmp_path / "out",
+                             tmp_path / "checkpoints")  # fmt: skip
+    assert record["first_loss"] < 0.5 * math.log(49152) and math.isfinite(record["final_loss"])
+    adapter = load_file(tmp_path / "out" / "reshaped" / "seed0_lr0.001" / "adapter.safetensors")
+    assert sum("lora_A" in key for key in adapter) == 30 * 7
