@@ -52,7 +52,7 @@ def git(repo: Path, *args: str) -> str:
 
 
 ODDS_TINY = (
-    "odds:\n  models: []\n  seed: 1337\n  reference_samples: 5000\n  sampling_n: 5\n  finetune_draws: 3\n"
+    "odds:\n  models: []\n  seed: 1337\n  reference_samples: 5000\n  sampling_n: 5\n  finetune_draws: 7\n"
     "  split: [0.7, 0.15, 0.15]\n  batch_size: 16\n  prefill_answer_tag: false\n  max_new_tokens: 8\n"
     "generator:\n  population: 6\n  generations: 2\n  draws: 1\n  check_draws: 2\n"
     "lora:\n  rank: 2\n  seeds: [0]\n"

