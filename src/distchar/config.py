@@ -61,11 +61,6 @@ class SvdParams(Section):
     )
     batch_mb: int = Field(default=256, ge=16, description="Largest batch of equally shaped matrices, in MB of float32.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when present.")
-    launch: str = Field(
-        default="",
-        description="Empty: train in the stage's own process. Else a launcher the stage runs "
-        "`-m distchar.stages.train TASK` under, e.g. 'accelerate launch --multi_gpu --num_processes 4'.",
-    )
     seed: int = Field(default=0, ge=0, description="Seeds the randomized sketches and the checked sample.")
 
 

@@ -33,9 +33,18 @@ from distchar.atomic import atomic_directory
 from distchar.config import EvaluateParams, LoraParams, OddsParams, TaskSettings, TrainingParams
 from distchar.errors import DistcharError
 from distchar.evaluation.comparisons import best_learning_rates, claim_table, paired_comparison, seed_interval
-from distchar.evaluation.task_metrics import HIGHER_IS_BETTER, PRIMARY, restore_run, run_metrics
+from distchar.evaluation.task_metrics import (
+    HIGHER_IS_BETTER,
+    PRIMARY,
+    probreason_scores,
+    restore_run,
+    run_metrics,
+    sentiment_scores,
+    validation_loss,
+)
 from distchar.plots import save_figure, use_style
-from distchar.stages.train import HEADS, load_index, run_name, task_examples
+from distchar.stages.train import load_index, load_task_model, run_name, task_examples
+from distchar.training.tasks import read_jsonl, spread
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +72,6 @@ class Scorer:
     """Scores one model on the task's validation and test examples (the data is read once)."""
 
     def __init__(self, task: str, settings: TaskSettings, tokenizer, evaluate: EvaluateParams, odds: OddsParams):
-        from distchar.training.tasks import read_jsonl, spread
-
         self.task, self.tokenizer, self.evaluate, self.odds = task, tokenizer, evaluate, odds
         self.validation = task_examples(task, tokenizer, settings, "validation", settings.eval_size)
         if task == "probreason":
@@ -73,13 +80,9 @@ class Scorer:
             self.test = task_examples(task, tokenizer, settings, "test", settings.eval_size)
 
     def validation_loss(self, model) -> float:
-        from distchar.evaluation.task_metrics import validation_loss
-
         return validation_loss(model, self.validation, self.tokenizer.pad_token_id, self.evaluate.batch_size)
 
     def test_scores(self, model) -> pd.DataFrame:
-        from distchar.evaluation.task_metrics import probreason_scores, sentiment_scores
-
         if self.task == "probreason":
             return probreason_scores(model, self.tokenizer, self.test_rows, batch_size=self.evaluate.batch_size,
                                      max_new_tokens=self.odds.max_new_tokens)  # fmt: skip
@@ -170,7 +173,7 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
     from safetensors.torch import load_file
 
     from distchar.models import resolve_source
-    from distchar.models.loading import load_tokenizer, load_transformers_model
+    from distchar.models.loading import load_tokenizer
 
     started = time.perf_counter()
     runs = read_runs(train_dir, lora, training.learning_rates)
@@ -178,11 +181,9 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
     resolved = resolve_source(source)
     tokenizer = load_tokenizer(resolved)
     scorer = Scorer(task, settings, tokenizer, evaluate, odds)
-    base = load_transformers_model(resolved, HEADS[task])
-    if task == "sentiment" and getattr(base.config, "pad_token_id", None) is None:
-        base.config.pad_token_id = tokenizer.pad_token_id
+    base = load_task_model(resolved, task, tokenizer)
 
-    def restored(run):
+    def restored(run):  # the init file is read per restore: small, and cheaper than holding every init in memory
         row = index[(run["init"], run["seed"])]
         return restore_run(base, resolved.architecture, load_file(Path(inits_dir) / row["file"]), row["compensated"],
                            lora.rank, lora.alpha, load_file(Path(run["dir"]) / "adapter.safetensors"))  # fmt: skip

@@ -24,6 +24,7 @@ hand trains in the calling process(es) whatever ``training.launch`` says.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -77,6 +78,7 @@ CODE = ("training", "lora", "losses.py", "stages/train.py", "models/loading.py")
 """The parts of distchar a run's result depends on (their source is part of its fingerprint)."""
 
 
+@functools.cache
 def code_hash() -> str:
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
@@ -101,6 +103,28 @@ def claim_checkpoint(checkpoint_dir: Path, key: str) -> None:
         shutil.rmtree(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(key)
+
+
+def load_task_model(resolved, task: str, tokenizer):
+    """The base model with the head ``task`` trains (a classifier gets the tokenizer's pad id)."""
+    from distchar.models.loading import load_transformers_model
+
+    model = load_transformers_model(resolved, HEADS[task])
+    if KINDS[task] == "classification" and getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def start_head(model: torch.nn.Module) -> None:
+    """A fresh classifier, drawn from the current seed (so every init of a seed shares it)."""
+    model.classifier.reset_parameters()
+
+
+def train_head(peft_model: torch.nn.Module) -> None:
+    """Every ``HEAD_MODULES`` parameter trainable beside the adapter."""
+    for name, parameter in peft_model.named_parameters():
+        if HEAD_MODULES & set(name.split(".")):
+            parameter.requires_grad = True
 
 
 def load_index(inits_dir: Path, inits: list[str], seeds: list[int]) -> dict[tuple[str, int], dict]:
@@ -130,11 +154,11 @@ def run_training(
     Under ``accelerate launch`` every process runs this and shares each run's batches; only the
     main process writes files."""
     from accelerate import PartialState
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load, save_file
 
     from distchar.lora import apply_state
     from distchar.models import resolve_source
-    from distchar.models.loading import load_tokenizer, load_transformers_model
+    from distchar.models.loading import load_tokenizer
 
     if task not in HEADS:
         raise DistcharError(f"Unknown task '{task}'; choose one of {', '.join(HEADS)}.")
@@ -144,24 +168,22 @@ def run_training(
     tokenizer = load_tokenizer(resolved)
     examples = task_examples(task, tokenizer, settings, "train", settings.train_size)
     main = PartialState().is_main_process
-    base = load_transformers_model(resolved, HEADS[task])
-    if task == "sentiment" and getattr(base.config, "pad_token_id", None) is None:
-        base.config.pad_token_id = tokenizer.pad_token_id
+    base = load_task_model(resolved, task, tokenizer)
+    classifier = KINDS[task] == "classification"
     dsl = {"b": training.dsl_lm_b} if task == "probreason" else {"b": training.dsl_b}
     results = []
     for name in lora.inits:
         for seed in lora.seeds:
             row = index[(name, seed)]
-            init_file = Path(inits_dir) / row["file"]
-            state = load_file(init_file)
+            init_bytes = (Path(inits_dir) / row["file"]).read_bytes()
+            state, init_hash = load(init_bytes), hashlib.sha256(init_bytes).hexdigest()
             for learning_rate in training.learning_rates:
                 key = f"{name}/{run_name(seed, learning_rate)}"
                 run_dir, checkpoint_dir = Path(out_dir) / key, Path(checkpoint_root) / task / key
                 stamp = fingerprint({"source": source, "settings": settings.model_dump(), "lr": learning_rate,
                                      "training": training.model_dump(exclude={"tasks", "learning_rates", "device",
-                                                                              "checkpoint_every"}),
-                                     "lora": [lora.rank, lora.alpha], "seed": seed,
-                                     "init": hashlib.sha256(init_file.read_bytes()).hexdigest()})  # fmt: skip
+                                                                              "checkpoint_every", "launch"}),
+                                     "lora": [lora.rank, lora.alpha], "seed": seed, "init": init_hash})  # fmt: skip
                 if main:
                     claim_checkpoint(checkpoint_dir, stamp)
                 PartialState().wait_for_everyone()
@@ -173,14 +195,12 @@ def run_training(
                     continue
                 torch.manual_seed(seed)
                 model = copy.deepcopy(base)
-                if task == "sentiment":
-                    model.classifier.reset_parameters()  # the head's start depends on the seed alone
+                if classifier:
+                    start_head(model)  # the head's start depends on the seed alone
                 model = apply_state(model, resolved.architecture, state, rank=lora.rank, lora_alpha=lora.alpha,
                                     compensated=row["compensated"])  # fmt: skip
-                if task == "sentiment":
-                    for parameter_name, parameter in model.named_parameters():
-                        if HEAD_MODULES & set(parameter_name.split(".")):
-                            parameter.requires_grad = True
+                if classifier:
+                    train_head(model)
                 config = TrainConfig(kind=KINDS[task],
                                      steps=settings.steps, batch_size=settings.batch_size,
                                      learning_rate=learning_rate, seed=seed, warmup_ratio=training.warmup_ratio,
