@@ -57,6 +57,8 @@ ODDS_TINY = (
     "generator:\n  population: 6\n  generations: 2\n  draws: 1\n  check_draws: 2\n"
     "lora:\n  rank: 2\n  seeds: [0]\n"
     "training:\n  tasks: {}\nevaluate: {}\n"
+    "nsga2:\n  problems: [sch, zdt1]\n  variants: [cd, improved]\n  seeds: 3\n  population: 12\n  generations: 6\n"
+    "  snapshots: [3]\n  confidence: 0.95\n  jobs: 1\n"
 )
 """The params.yaml sections after `powerlaw` for pipeline tests: no model evaluated by odds, small
-question sets, a short generator tuning, rank-2 inits for one seed."""
+question sets, a short generator tuning, rank-2 inits for one seed, NSGA-II on two problems for a few generations."""

@@ -19,6 +19,7 @@ def write(tmp_path, text):
         text = text if "generator:" in text else text + "generator: {}\nlora: {}\n"
         text = text if "training:" in text else text + "training: {tasks: {}}\n"
         text = text if "evaluate:" in text else text + "evaluate: {}\n"
+        text = text if "nsga2:" in text else text + "nsga2: {}\n"
     path.write_text(text)
     return path
 
@@ -100,6 +101,10 @@ def test_the_committed_params_are_valid():
             "training: {tasks: {sentiment: {model: a, data: t.csv, steps: 1, batch_size: 1}}}\n",
             "evaluate names the init 'reshaped', which is not in lora.inits",
         ),
+        ("models: {a: x}\nextract: {}\nnsga2: {variants: [improved, pcd]}\n", "nsga2.variants must list 'cd'"),
+        ("models: {a: x}\nextract: {}\nnsga2: {snapshots: [300]}\n", "nsga2.snapshots [300] must be earlier than"),
+        ("models: {a: x}\nextract: {}\nnsga2: {seeds: 2}\n", "key 'nsga2.seeds' input should be greater than or equal"),
+        ("models: {a: x}\nextract: {}\nnsga2: {problems: [dtlz2]}\n", "key 'nsga2.problems.0' input should be 'sch'"),
     ],
 )
 def test_invalid_params_name_the_key(tmp_path, text, expected):
@@ -122,15 +127,16 @@ def test_command_line_check_prints_one_line_and_exits_2(tmp_path):
     assert result.stderr.count("\n") == 1 and "extract.types.0" in result.stderr
 
 
-def test_the_readme_gpu_profile_is_valid_params(tmp_path):
-    """The `dvc exp run -S ...` preset of the README applied to params.yaml passes validation."""
+def apply_readme_preset(marker: str, tmp_path):
+    """The `dvc exp run -S ...` preset after ``<!-- marker -->`` in the README, applied to params.yaml
+    and validated; every key it sets must already be in params.yaml (as `dvc exp run -S` needs)."""
     import re
 
     import yaml
 
-    block = (REPO / "README.md").read_text().split("<!-- gpu-profile -->", 1)[1].split("```", 2)[1]
+    block = (REPO / "README.md").read_text().split(f"<!-- {marker} -->", 1)[1].split("```", 2)[1]
     overrides = re.findall(r"-S '([^']+)'", block)
-    assert len(overrides) >= 10
+    assert overrides, f"no -S overrides after <!-- {marker} -->"
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     for override in overrides:
         key, value = override.split("=", 1)
@@ -142,5 +148,14 @@ def test_the_readme_gpu_profile_is_valid_params(tmp_path):
         node[leaf] = yaml.safe_load(value)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
-    gpu = load_params(path)
+    return load_params(path)
+
+
+def test_the_readme_gpu_profile_is_valid_params(tmp_path):
+    gpu = apply_readme_preset("gpu-profile", tmp_path)
     assert len(gpu.lora.seeds) == 5 and len(gpu.training.learning_rates) == 5 and gpu.training.device == "cuda"
+
+
+def test_the_readme_full_nsga2_profile_is_valid_params(tmp_path):
+    full = apply_readme_preset("nsga2-full-profile", tmp_path).nsga2
+    assert full.seeds == 30 and set(full.variants) == {"cd", "improved", "pcd", "ce", "mnn", "2nn"}

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from helpers import ODDS_TINY, copy_repository, git
 
@@ -97,7 +98,11 @@ def test_repro_runs_every_stage_for_every_model_and_leaves_status_clean(project)
         claims = json.loads((evaluated / "metrics.json").read_text())["claims"]
         assert set(claims) == {"default", "pissa", "olora", "matched_random"}
         assert (project / "results" / "notebooks" / "07_evaluate" / f"{task}.ipynb").exists()
+    nsga2 = project / "results" / "10_nsga2_crowding"
+    assert {"table.md", "fronts.png", "convergence.png", "comparisons.csv"} <= {p.name for p in nsga2.iterdir()}
+    assert len(pd.read_csv(nsga2 / "finals.csv")) == 2 * 2 * 3  # problems x variants x seeds
     metrics = run(project, "dvc", "metrics", "show").stdout
+    assert "problems_vs_cd" in metrics
     assert "always_50" in metrics and "unparseable_share" in metrics and "distance_ks" in metrics
     assert "claims" in metrics and "primary_metric" in metrics
     assert "loss_curves.csv" in run(project, "dvc", "plots", "show", "--json").stdout

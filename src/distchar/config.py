@@ -243,6 +243,40 @@ class EvaluateParams(Section):
     )
 
 
+class Nsga2Params(Section):
+    """Study 10: NSGA-II with each crowding function on the nine test problems (Chu and Yu 2018)."""
+
+    problems: list[Literal["sch", "fon", "pol", "kur", "zdt1", "zdt2", "zdt3", "zdt4", "zdt6"]] = Field(
+        default=["sch", "fon", "pol", "kur", "zdt1", "zdt2", "zdt3", "zdt4", "zdt6"],
+        min_length=1,
+        description="Test problems of Deb et al. (2002).",
+    )
+    variants: list[Literal["cd", "pcd", "ce", "mnn", "2nn", "improved"]] = Field(
+        default=["cd", "improved", "pcd"],
+        description="Crowding functions compared; `cd` (NSGA-II's own) is the baseline and must be listed.",
+    )
+    seeds: int = Field(default=5, ge=3, le=10_000, description="Runs per problem and variant (seeds 0, 1, ...).")
+    population: int = Field(default=100, ge=4, le=100_000, description="NSGA-II population.")
+    generations: int = Field(default=250, ge=2, le=1_000_000, description="Generations per run.")
+    snapshots: list[Annotated[int, Field(ge=1)]] = Field(
+        default=[25, 50, 100], description="Generations at which IGD is compared too (convergence speed)."
+    )
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="Tests are at level 1 - confidence.")
+    jobs: int = Field(default=2, ge=1, le=1024, description="Worker processes (runs are independent).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Nsga2Params:
+        for name, values in (("problems", self.problems), ("variants", self.variants), ("snapshots", self.snapshots)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"nsga2.{name} must not repeat a value")
+        if "cd" not in self.variants or len(self.variants) < 2:
+            raise ValueError("nsga2.variants must list 'cd' (the baseline) and at least one other crowding function")
+        late = [g for g in self.snapshots if g >= self.generations]
+        if late:
+            raise ValueError(f"nsga2.snapshots {late} must be earlier than nsga2.generations ({self.generations})")
+        return self
+
+
 class Params(Section):
     """The whole of params.yaml."""
 
@@ -260,6 +294,7 @@ class Params(Section):
     lora: LoraParams
     training: TrainingParams
     evaluate: EvaluateParams
+    nsga2: Nsga2Params
 
     @model_validator(mode="after")
     def _odds_models_exist(self) -> Params:
