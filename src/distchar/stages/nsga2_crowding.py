@@ -24,9 +24,9 @@ import pandas as pd
 from distchar.atomic import atomic_directory
 from distchar.config import Nsga2Params
 from distchar.plots import save_figure, use_style
-from distchar.studies.moo.metrics import LOWER_IS_BETTER, METRICS
+from distchar.studies.moo.metrics import METRICS
 from distchar.studies.moo.problems import LABELS, true_front
-from distchar.studies.moo.study import compare_to_cd, final_table, run_all, summary_table
+from distchar.studies.moo.study import compare_to_cd, final_table, lower_is_better, run_all, summary_table
 
 NAMES = {"cd": "cd (NSGA-II)", "improved": "improved (Chu & Yu)", "pcd": "pcd (pruning)", "ce": "ce", "mnn": "mnn",
          "2nn": "2nn"}  # fmt: skip
@@ -83,7 +83,7 @@ def markdown_table(settings: Nsga2Params, summary: pd.DataFrame, comparisons: pd
              f"two-sided Mann-Whitney p (* significant at {alpha:g} after Holm over the problems).", ""]  # fmt: skip
     metrics = list(dict.fromkeys(summary["metric"]))
     for metric in metrics:
-        better = "lower" if LOWER_IS_BETTER[metric.split("_g")[0]] else "higher"
+        better = "lower" if lower_is_better(metric) else "higher"
         lines += [f"**{metric}** ({better} is better)", "",
                   "| problem | " + " | ".join(settings.variants) + " |",
                   "|---|" + "---|" * len(settings.variants)]  # fmt: skip

@@ -32,7 +32,11 @@ REFERENCE_POINTS = 500
 
 def delta(F: np.ndarray, front: np.ndarray) -> float:
     """Deb's diversity Delta of the non-dominated points ``F`` against the sorted true ``front``."""
-    F = non_dominated(F)
+    return _delta(non_dominated(F), front)
+
+
+def _delta(F: np.ndarray, front: np.ndarray) -> float:
+    """``delta`` of points already non-dominated, distinct and sorted by f1."""
     d_f = float(np.linalg.norm(F[0] - front[0]))
     d_l = float(np.linalg.norm(F[-1] - front[-1]))
     gaps = np.linalg.norm(np.diff(F, axis=0), axis=1)
@@ -61,5 +65,5 @@ class FrontQuality:
         inside = F[np.all(F < self.ref_point, axis=1)]
         hv = float(self._hv(inside)) / self.true_hv if len(inside) else 0.0
         distances = cdist(F, self.reference)
-        return {"upsilon": float(distances.min(axis=1).mean()), "delta": delta(F, self.front),
+        return {"upsilon": float(distances.min(axis=1).mean()), "delta": _delta(F, self.front),
                 "igd": float(distances.min(axis=0).mean()), "hv": hv}  # fmt: skip

@@ -86,19 +86,18 @@ def non_dominated(F: np.ndarray) -> np.ndarray:
 @functools.cache
 def true_front(name: str) -> np.ndarray:
     """A dense true Pareto front of ``name`` (points x 2, sorted by f1); read-only."""
-    if name not in PROBLEMS:
-        raise DistcharError(f"Unknown test problem '{name}'; choose one of {', '.join(PROBLEMS)}.")
+    problem = get_problem(name)  # an unknown name stops here
     if name == "sch":
         x = np.linspace(0, 2, 5001)[:, None]
-        front = get_problem(name).evaluate(x)
+        front = problem.evaluate(x)
     elif name == "fon":
         c = 1 / np.sqrt(3)
         x = np.repeat(np.linspace(-c, c, 5001)[:, None], 3, axis=1)
-        front = get_problem(name).evaluate(x)
+        front = problem.evaluate(x)
     elif name.startswith("zdt"):
-        front = get_problem(name).pareto_front(5000)
+        front = problem.pareto_front(5000)
     else:
-        front = _computed_front(get_problem(name), grid=1001 if name == "pol" else 161)
+        front = _computed_front(problem, grid=1001 if name == "pol" else 161)
     front = non_dominated(front)
     front.setflags(write=False)
     return front
