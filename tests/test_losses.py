@@ -45,6 +45,20 @@ def test_loss_and_gradients_by_hand():
         assert torch.allclose(z.grad[0], expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_the_fused_loss_equals_the_definition_through_autograd(reduction):
+    torch.manual_seed(3)
+    z = torch.randn(16, 10, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 10, (16,))
+    fused = dsl_classification(z, y, a=0.7, b=0.3, reduction=reduction)
+    (fused_grad,) = torch.autograd.grad(2.5 * fused, z)  # a gradient flowing in from further up
+    reference = 0.7 * torch.nn.functional.cross_entropy(z, y) + 0.3 * non_target_penalty(z, y, reduction)
+    (reference_grad,) = torch.autograd.grad(2.5 * reference, z)
+    assert fused.item() == pytest.approx(reference.item(), rel=1e-12)
+    assert torch.allclose(fused_grad, reference_grad, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda t: dsl_classification(t, y, b=0.3, reduction=reduction), (z,))
+
+
 def test_uniform_non_targets_cost_nothing_extra():
     z = torch.tensor([[5.0, 1.0, 1.0, 1.0]])
     assert dsl_classification(z, torch.tensor([0]), reduction="mean").item() == pytest.approx(

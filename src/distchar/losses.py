@@ -50,11 +50,55 @@ def non_target_penalty(logits: torch.Tensor, labels: torch.Tensor, reduction: Re
 def dsl_classification(
     logits: torch.Tensor, labels: torch.Tensor, a: float = 1.0, b: float | None = None, reduction: Reduction = "sum"
 ) -> torch.Tensor:
-    """a CE + b P; ``b`` defaults to the variant's own (1e-3 for ``sum``, 5e-3 for ``mean``)."""
+    """a CE + b P; ``b`` defaults to the variant's own (1e-3 for ``sum``, 5e-3 for ``mean``).
+
+    Computed in one pass with its gradient (``_FusedDsl``): the same value and gradient as
+    ``a * F.cross_entropy + b * non_target_penalty`` through autograd (a test holds it to that),
+    in about two thirds of the time, which matters where a training step is small."""
     if reduction not in DEFAULT_B:
         raise DistcharError(f"DSL reduction must be 'sum' or 'mean', not '{reduction}'.")
+    if logits.ndim != 2 or logits.shape[1] < 2:
+        non_target_penalty(logits, labels, reduction)  # raises the sentence for the shape
     b = DEFAULT_B[reduction] if b is None else b
-    return a * F.cross_entropy(logits, labels) + b * non_target_penalty(logits, labels, reduction)
+    return _FusedDsl.apply(logits, labels, float(a), float(b), reduction)
+
+
+class _FusedDsl(torch.autograd.Function):
+    """a CE + b P and its gradient with respect to the logits, computed together in the forward pass.
+
+    With p = softmax(z), t the target, N the non-targets, d the divisor of the mean (C for
+    ``sum``, C - 1 for ``mean``), m = sum_N z_j / d and c_j = z_j - m on N (0 at t):
+    dCE/dz = (p - onehot(t)) / B and dP/dz_j = 2 c_j - (2 / d) sum_N c_k on N, 0 at t (divided by
+    B for ``mean``). About 20 tensor operations without autograd's bookkeeping, against about 35
+    operations forward and backward through autograd."""
+
+    @staticmethod
+    def forward(ctx, logits, labels, a, b, reduction):
+        value, grad = _dsl_value_and_grad(logits.detach(), labels, a, b, reduction)
+        ctx.save_for_backward(grad)
+        return value
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_output, None, None, None, None
+
+
+def _dsl_value_and_grad(z: torch.Tensor, y: torch.Tensor, a: float, b: float, reduction: str):
+    n, n_classes = z.shape
+    divisor = n_classes if reduction == "sum" else n_classes - 1
+    log_p = torch.log_softmax(z, dim=1)
+    index = y[:, None]
+    target = torch.zeros_like(z, dtype=torch.bool).scatter_(1, index, True)
+    mean = (z.sum(dim=1, keepdim=True) - z.gather(1, index)) / divisor
+    centred = (z - mean).masked_fill_(target, 0.0)
+    penalty = centred.square().sum()
+    grad = (2.0 * centred).sub_(centred.sum(dim=1, keepdim=True), alpha=2.0 / divisor).masked_fill_(target, 0.0)
+    if reduction == "mean":
+        penalty, grad = penalty / n, grad.div_(n)
+    ce = -log_p.gather(1, index).mean()
+    grad.mul_(b).add_(log_p.exp_().sub_(target.to(z.dtype)), alpha=a / n)
+    return a * ce + b * penalty, grad
 
 
 def top_non_target_mean(logits: torch.Tensor, labels: torch.Tensor, start: int = 0, end: int = 4) -> torch.Tensor:
@@ -99,9 +143,13 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, name: str = "ce",
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, name: str = "ce", **options) -> torch.Tensor:
-    """The loss of a classifier: ``ce`` or ``dsl`` (options: a, b, reduction)."""
+    """The loss of a classifier: ``ce``, ``dsl`` (options: a, b, reduction) or ``label_smoothing``
+    (option: smoothing), CE against targets that give every non-target class smoothing / C: the
+    other standard way to flatten the non-target softmax."""
     if name == "ce":
         return F.cross_entropy(logits, labels)
     if name == "dsl":
         return dsl_classification(logits, labels, **options)
-    raise DistcharError(f"Unknown loss '{name}'; choose 'ce' or 'dsl'.")
+    if name == "label_smoothing":
+        return F.cross_entropy(logits, labels, label_smoothing=options.get("smoothing", 0.1))
+    raise DistcharError(f"Unknown loss '{name}'; choose 'ce', 'dsl' or 'label_smoothing'.")
