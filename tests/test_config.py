@@ -19,6 +19,7 @@ def write(tmp_path, text):
         text = text if "generator:" in text else text + "generator: {}\nlora: {}\n"
         text = text if "training:" in text else text + "training: {tasks: {}}\n"
         text = text if "evaluate:" in text else text + "evaluate: {}\n"
+        text = text if "robustness:" in text else text + "robustness: {}\n"
         text = text if "nsga2:" in text else text + "nsga2: {}\n"
     path.write_text(text)
     return path
@@ -105,6 +106,11 @@ def test_the_committed_params_are_valid():
         ("models: {a: x}\nextract: {}\nnsga2: {snapshots: [300]}\n", "nsga2.snapshots [300] must be earlier than"),
         ("models: {a: x}\nextract: {}\nnsga2: {seeds: 2}\n", "key 'nsga2.seeds' input should be greater than or equal"),
         ("models: {a: x}\nextract: {}\nnsga2: {problems: [dtlz2]}\n", "key 'nsga2.problems.0' input should be 'sch'"),
+        ("models: {a: x}\nextract: {}\nrobustness: {losses: [dsl]}\n", "robustness.losses must list 'ce'"),
+        ("models: {a: x}\nextract: {}\nrobustness: {epsilon: 0.3}\n", "robustness.epsilon (0.3) must be one of"),
+        ("models: {a: x}\nextract: {}\nrobustness: {dsl_b: [0.01, 0.01]}\n", "robustness.dsl_b must not repeat"),
+        ("models: {a: x}\nextract: {}\nrobustness: {dsl_b: [-1]}\n", "'robustness.dsl_b.0' input should be greater"),
+        ("models: {a: x}\nextract: {}\nrobustness: {architectures: [resnet]}\n", "key 'robustness.architectures.0'"),
     ],
 )
 def test_invalid_params_name_the_key(tmp_path, text, expected):

@@ -98,11 +98,14 @@ def test_repro_runs_every_stage_for_every_model_and_leaves_status_clean(project)
         claims = json.loads((evaluated / "metrics.json").read_text())["claims"]
         assert set(claims) == {"default", "pissa", "olora", "matched_random"}
         assert (project / "results" / "notebooks" / "07_evaluate" / f"{task}.ipynb").exists()
+    robustness = project / "results" / "09_dsl_robustness"
+    assert {"table.md", "robustness.png", "spread.png", "comparisons.csv"} <= {p.name for p in robustness.iterdir()}
+    assert len(pd.read_csv(robustness / "attacked.csv")) == 2 * 2 * 20  # losses x seeds x attacked images
     nsga2 = project / "results" / "10_nsga2_crowding"
     assert {"table.md", "fronts.png", "convergence.png", "comparisons.csv"} <= {p.name for p in nsga2.iterdir()}
     assert len(pd.read_csv(nsga2 / "finals.csv")) == 2 * 2 * 3  # problems x variants x seeds
     metrics = run(project, "dvc", "metrics", "show").stdout
-    assert "problems_vs_cd" in metrics
+    assert "problems_vs_cd" in metrics and "against_ce_under_autoattack" in metrics
     assert "always_50" in metrics and "unparseable_share" in metrics and "distance_ks" in metrics
     assert "claims" in metrics and "primary_metric" in metrics
     assert "loss_curves.csv" in run(project, "dvc", "plots", "show", "--json").stdout

@@ -121,7 +121,7 @@ def test_the_stage_under_training_launch_trains_on_two_processes_to_the_one_proc
             "lora: {rank: 2, inits: [default, reshaped_nonzero], seeds: [0]}\n"
             "training:\n  tasks: {probreason: {model: chat, data: questions, steps: 4, batch_size: 4}}\n"
             "  learning_rates: [1.0e-2]\n  device: cpu\n  checkpoint_every: 2\n  launch: LAUNCH\n"
-            "evaluate: {claim_init: reshaped_nonzero, baselines: [default]}\nnsga2: {}\n")  # fmt: skip
+            "evaluate: {claim_init: reshaped_nonzero, baselines: [default]}\nrobustness: {}\nnsga2: {}\n")  # fmt: skip
     (tmp_path / "params.yaml").write_text(text.replace("LAUNCH", "''"))
     one = run_task("probreason", load_params("params.yaml"))
     shutil.move("results/06_train", "one")

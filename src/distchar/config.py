@@ -277,6 +277,57 @@ class Nsga2Params(Section):
         return self
 
 
+class RobustnessParams(Section):
+    """Study 09: the distribution-restrained softmax loss under strong attacks (Wang et al. 2023)."""
+
+    architectures: list[Literal["mlp", "cnn"]] = Field(
+        default=["mlp", "cnn"], min_length=1, description="Classifiers trained on scikit-learn's 8x8 digits."
+    )
+    losses: list[Literal["ce", "dsl", "label_smoothing"]] = Field(
+        default=["ce", "dsl", "label_smoothing"],
+        description="Training losses; `ce` is the baseline and must be listed; `dsl` runs once per value of dsl_b.",
+    )
+    dsl_b: list[Annotated[float, Field(gt=0, le=10)]] = Field(
+        default=[1e-3, 1e-2, 1e-1], min_length=1, description="DSL coefficients b swept (a = 1)."
+    )
+    dsl_reduction: Literal["sum", "mean"] = Field(default="sum", description="DSL variant (`sum`: the authors' code).")
+    label_smoothing: float = Field(default=0.1, gt=0, lt=1, description="Label smoothing of the baseline that "
+                                   "also flattens the non-targets.")  # fmt: skip
+    seeds: int = Field(default=3, ge=2, le=1000, description="Trainings per architecture and loss (seeds 0, 1, ...).")
+    epochs: int = Field(default=30, ge=1, le=10_000)
+    batch_size: int = Field(default=64, ge=1, le=100_000)
+    learning_rate: float = Field(default=1e-3, gt=0, le=1, description="Adam learning rate.")
+    test_fraction: float = Field(default=0.3, gt=0.05, lt=0.9, description="Stratified test split of the 1797 images.")
+    attack_examples: int = Field(
+        default=200, ge=10, le=1797,
+        description="Test images attacked (a fixed, stratified subset of the test split); clean accuracy uses all.",
+    )  # fmt: skip
+    epsilons: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default=[0.05, 0.1, 0.2], min_length=1, description="L-infinity radii of FGSM and PGD (pixels in [0, 1])."
+    )
+    epsilon: float = Field(default=0.1, gt=0, le=1, description="The radius of AutoAttack, Square and the spread "
+                           "analysis; must be one of epsilons.")  # fmt: skip
+    pgd_steps: int = Field(default=40, ge=1, le=10_000, description="PGD steps (step size epsilon / 4, random start).")
+    cw_c: float = Field(default=1.0, gt=0, description="Carlini-Wagner L2 trade-off constant c.")
+    cw_steps: int = Field(default=100, ge=1, le=100_000)
+    square_queries: int = Field(default=5000, ge=1, le=1_000_000, description="Queries of the stand-alone Square "
+                                "attack (the gradient-masking check); AutoAttack's own Square keeps 5000.")  # fmt: skip
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="Intervals and tests are at this level.")
+    jobs: int = Field(default=2, ge=1, le=1024, description="Worker processes (trainings are independent).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RobustnessParams:
+        for name, values in (("architectures", self.architectures), ("losses", self.losses), ("dsl_b", self.dsl_b),
+                             ("epsilons", self.epsilons)):  # fmt: skip
+            if len(set(values)) != len(values):
+                raise ValueError(f"robustness.{name} must not repeat a value")
+        if "ce" not in self.losses or len(self.losses) < 2:
+            raise ValueError("robustness.losses must list 'ce' (the baseline) and at least one other loss")
+        if self.epsilon not in self.epsilons:
+            raise ValueError(f"robustness.epsilon ({self.epsilon:g}) must be one of robustness.epsilons")
+        return self
+
+
 class Params(Section):
     """The whole of params.yaml."""
 
@@ -294,6 +345,7 @@ class Params(Section):
     lora: LoraParams
     training: TrainingParams
     evaluate: EvaluateParams
+    robustness: RobustnessParams
     nsga2: Nsga2Params
 
     @model_validator(mode="after")

@@ -1,1 +1,1 @@
-"""The companion studies: What Are the Odds? (odds), and later the DSL and NSGA-II studies."""
+"""The companion studies: What Are the Odds? (odds), DSL under attack (robustness), NSGA-II crowding (moo)."""

@@ -1,0 +1,1 @@
+"""Robustness: the distribution-restrained softmax loss under attack on scikit-learn's digits (Wang et al. 2023)."""
