@@ -63,8 +63,10 @@ def train_script(tmp_path_factory) -> Path:
 
 
 def run_script(script: Path, *args: str, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600,
-                          env=env, check=True)  # fmt: skip
+    result = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600,
+                            env=env)  # fmt: skip
+    assert result.returncode == 0, f"{script.name} {' '.join(args)} failed:\n{result.stderr[-3000:]}"
+    return result
 
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:
