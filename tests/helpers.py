@@ -59,11 +59,12 @@ ODDS_TINY = (
     "training:\n  tasks: {}\nevaluate: {}\n"
     "robustness:\n  architectures: [mlp]\n  losses: [ce, dsl]\n  dsl_b: [0.01]\n  dsl_reduction: sum\n"
     "  label_smoothing: 0.1\n  seeds: 2\n  epochs: 3\n  batch_size: 64\n  learning_rate: 0.001\n  test_fraction: 0.3\n"
-    "  attack_examples: 20\n  epsilons: [0.1]\n  epsilon: 0.1\n  pgd_steps: 5\n  cw_c: 1.0\n  cw_steps: 10\n"
+    "  attack_examples: 20\n  epsilons: [0.3]\n  epsilon: 0.3\n  pgd_steps: 5\n  cw_c: 1.0\n  cw_steps: 10\n"
     "  square_queries: 20\n  confidence: 0.95\n  jobs: 1\n"
     "nsga2:\n  problems: [sch, zdt1]\n  variants: [cd, improved]\n  seeds: 3\n  population: 12\n  generations: 6\n"
     "  snapshots: [3]\n  confidence: 0.95\n  jobs: 1\n"
 )
 """The params.yaml sections after `powerlaw` for pipeline tests: no model evaluated by odds, small
-question sets, a short generator tuning, rank-2 inits for one seed, an MLP on the digits for a few epochs under weak
-attacks, NSGA-II on two problems for a few generations."""
+question sets, a short generator tuning, rank-2 inits for one seed, an MLP on the digits for a few
+epochs under attacks at a radius that breaks every image early (AutoAttack stops after its first
+attack), NSGA-II on two problems for a few generations."""
