@@ -29,6 +29,7 @@ data: setup
 run: setup data
 	source $(BIN)/activate && python -m distchar.config params.yaml && dvc repro && dvc status
 
+# pytest runs on two pytest-xdist workers (pyproject.toml's addopts; tests/conftest.py says why).
 test: setup
 	source $(BIN)/activate && ruff check src tests benchmarks && pytest
 

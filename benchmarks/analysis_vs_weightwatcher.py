@@ -28,7 +28,7 @@ import logging, time
 logging.disable(logging.WARNING)
 import torch, weightwatcher
 from transformers import AutoModelForCausalLM
-from distchar.models import resolve_source
+from distchar.models.sources import resolve_source
 gguf = resolve_source("bundled:smollm2-135m-instruct").files[0]
 t = time.perf_counter()
 model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)

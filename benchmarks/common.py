@@ -17,7 +17,7 @@ def analysis_script(source: str, svd_params: str = "") -> str:
 import time, tempfile
 from pathlib import Path
 from distchar.config import PowerLawParams, SvdParams
-from distchar.models import CANONICAL_TYPES
+from distchar.models.architectures import CANONICAL_TYPES
 from distchar.stages.extract import run_extract
 from distchar.stages.svd import run_svd
 from distchar.stages.distances import run_distances

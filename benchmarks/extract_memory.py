@@ -126,7 +126,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         timed = (
             "import time; from pathlib import Path\n"
-            "from distchar.stages.extract import run_extract; from distchar.models import CANONICAL_TYPES\n"
+            "from distchar.stages.extract import run_extract\n"
+            "from distchar.models.architectures import CANONICAL_TYPES\n"
             "t = time.perf_counter()\n"
             f"run_extract('smollm2', 'bundled:smollm2-135m-instruct', CANONICAL_TYPES, Path({out!r}) / 's')\n"
             "print(time.perf_counter() - t)"

@@ -32,8 +32,9 @@ from distchar.config import PowerLawParams, SvdParams, load_params
 from distchar.generator.gp_pareto import GeneratorParams, sample
 from distchar.lora import INITS, apply_init
 from distchar.lora.inits import OURS, write_ours
-from distchar.models import CANONICAL_TYPES, resolve_source
+from distchar.models.architectures import CANONICAL_TYPES
 from distchar.models.loading import load_transformers_model
+from distchar.models.sources import resolve_source
 from distchar.stages.distances import load_profiles, run_distances
 from distchar.stages.extract import run_extract
 from distchar.stages.generator import generated_profiles, run_generator

@@ -30,8 +30,8 @@ from common import write_results
 
 from distchar.config import load_params
 from distchar.lora.inits import lora_config, lora_targets
-from distchar.models import resolve_source
 from distchar.models.loading import load_tokenizer, load_transformers_model
+from distchar.models.sources import resolve_source
 from distchar.studies.odds.questions import finetuning_splits
 from distchar.training.loop import TrainConfig, train
 from distchar.training.tasks import batches, probreason_examples, sentiment_examples

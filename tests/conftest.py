@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
+
+PIPELINE = "tests/test_pipeline.py"
+"""Scheduled first: under pytest-xdist (``make test``: ``-n 2 --dist loadscope
+--no-loadscope-reorder``) its module, about half of the suite's time, starts at once on one worker
+while the other worker takes the remaining modules in order; the first worker joins in once the
+pipeline is nearly done."""
+
+
+def pytest_configure(config):
+    """One fresh distchar cache (GGUF files dequantised once) for the whole run, shared by the
+    pytest-xdist workers and the pipeline's subprocesses, which inherit the variable. Under
+    several workers, one thread of arithmetic per process (workers, stages, kernels): two
+    processes of two threads each on 2 cores made the suite slower than one process."""
+    if "DISTCHAR_CACHE" not in os.environ:
+        config._distchar_cache = tempfile.mkdtemp(prefix="distchar-cache-")
+        os.environ["DISTCHAR_CACHE"] = config._distchar_cache
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != PIPELINE)
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_distchar_cache", None):
+        shutil.rmtree(config._distchar_cache, ignore_errors=True)
+        del os.environ["DISTCHAR_CACHE"]
 
 
 def save_tiny_model(folder: Path, kind: str) -> Path:
@@ -54,7 +85,7 @@ def nan_model(tmp_path, tiny_llama) -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2_gguf() -> Path:
-    from distchar.models import resolve_source
+    from distchar.models.sources import resolve_source
 
     return resolve_source("bundled:smollm2-135m-instruct").files[0]
 
@@ -71,12 +102,11 @@ def truncated_gguf(tmp_path, smollm2_gguf) -> Path:
 @pytest.fixture(scope="session")
 def tiny_chat_lm(tmp_path_factory):
     """A tiny random Llama with SmolLM2's real tokenizer and chat template, as a local folder."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
 
-    from distchar.models import resolve_source
+    from distchar.models.loading import load_tokenizer
 
-    gguf = resolve_source("bundled:smollm2-135m-instruct").files[0]
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tokenizer = load_tokenizer("bundled:smollm2-135m-instruct")
     folder = tmp_path_factory.mktemp("tiny-chat")
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=48, num_hidden_layers=2,

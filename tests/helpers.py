@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,17 @@ def run_python(code: str, env: dict[str, str] | None = None, cwd: Path | None = 
 
 
 REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+"""The environment of commands run in a copy of the repository: this environment's dvc, papermill
+and python first on PATH."""
+
+
+def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command (dvc, python, ...) in ``repo``; with ``check``, fail showing its output."""
+    result = subprocess.run(args, cwd=repo, env=ENV, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
 
 
 def copy_repository(target: Path) -> Path:

@@ -8,7 +8,7 @@ import pytest
 
 from distchar.config import PowerLawParams, SvdParams
 from distchar.errors import DistcharError
-from distchar.models import CANONICAL_TYPES
+from distchar.models.architectures import CANONICAL_TYPES
 from distchar.stages.distances import run_distances
 from distchar.stages.extract import run_extract
 from distchar.stages.fingerprint import run_fingerprint

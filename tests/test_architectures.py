@@ -4,13 +4,9 @@ import pytest
 import torch
 
 from distchar.errors import DistcharError
-from distchar.models import (
-    CANONICAL_TYPES,
-    architecture_for,
-    iter_projection_matrices,
-    list_projections,
-    resolve_source,
-)
+from distchar.models.architectures import CANONICAL_TYPES, architecture_for
+from distchar.models.projections import iter_projection_matrices, list_projections
+from distchar.models.sources import resolve_source
 
 
 def test_unknown_architecture_names_the_supported_ones_and_where_to_add_one():

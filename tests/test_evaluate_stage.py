@@ -82,8 +82,8 @@ def test_restore_run_reproduces_the_trained_model(tmp_path, tiny_chat_lm):
 
     from distchar.evaluation.task_metrics import restore_run
     from distchar.lora import apply_state
-    from distchar.models import resolve_source
     from distchar.models.loading import load_transformers_model
+    from distchar.models.sources import resolve_source
 
     lora = LoraParams(rank=2, inits=["pissa"], seeds=[0])
     inits = write_inits(str(tiny_chat_lm), tmp_path / "inits", lora, n_layers=2)

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from distchar.errors import DistcharError
-from distchar.models import CANONICAL_TYPES, iter_projection_matrices, resolve_source
+from distchar.models.architectures import CANONICAL_TYPES
+from distchar.models.projections import iter_projection_matrices
+from distchar.models.sources import resolve_source
 from distchar.stages.extract import MANIFEST_COLUMNS, matrix_statistics, run_extract
 
 
@@ -36,8 +38,13 @@ def test_real_smollm2_has_30_layers_of_7_types(tmp_path):
 
 
 @pytest.mark.slow
-def test_streamed_smollm2_matrices_equal_what_transformers_loads():
-    from transformers import AutoModelForCausalLM
+def test_streamed_smollm2_matrices_equal_what_transformers_loads_and_what_the_cache_holds():
+    """Our GGUF reader gives transformers' dequantised weights; the cached folder every later load
+    reads (``dequantised_folder``) holds exactly what transformers loads from the GGUF file: the
+    weights, the generation settings and the tokenizer with its chat template."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from distchar.models.loading import load_tokenizer, load_transformers_model
 
     resolved = resolve_source("bundled:smollm2-135m-instruct")
     model = AutoModelForCausalLM.from_pretrained(str(resolved.folder), gguf_file=resolved.files[0].name)
@@ -50,6 +57,14 @@ def test_streamed_smollm2_matrices_equal_what_transformers_loads():
             assert torch.equal(weight.sort(dim=0).values, reference.sort(dim=0).values)
         else:
             assert torch.equal(weight, reference)
+    reloaded = load_transformers_model(resolved)
+    direct, cached = model.state_dict(), reloaded.state_dict()
+    assert direct.keys() == cached.keys() and all(torch.equal(direct[k], cached[k]) for k in direct)
+    assert model.generation_config.to_dict() == reloaded.generation_config.to_dict()
+    chat = [{"role": "user", "content": "What is the 90th percentile of N(0, 1)?"}]
+    expected = AutoTokenizer.from_pretrained(str(resolved.folder), gguf_file=resolved.files[0].name)
+    tokenizer = load_tokenizer(resolved)
+    assert tokenizer.apply_chat_template(chat, tokenize=True) == expected.apply_chat_template(chat, tokenize=True)
 
 
 def test_real_minilm_values_equal_the_safetensors_file():

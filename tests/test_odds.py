@@ -17,7 +17,7 @@ from distchar.studies.odds.distributions import (
     idealized_groups,
     load_real_world,
 )
-from distchar.studies.odds.floors import answers_of, floors
+from distchar.studies.odds.floors import answers_of, best_constant, constant_scores, floors
 from distchar.studies.odds.harness import generate, generate_one_by_one, load_language_model, prefix_groups
 from distchar.studies.odds.parsing import parse_answer
 from distchar.studies.odds.profiles import select
@@ -216,6 +216,18 @@ def test_sampling_is_scored_by_ks_against_the_reference():
     assert ks < 1.36 / np.sqrt(400)
     shifted = rows.assign(answer=[f"<answer>{x + 10:.3f}</answer>" for x in good])
     assert group_errors(score_rows(shifted))["error"].iloc[0] > 0.3
+
+
+@pytest.mark.parametrize("by", [None, ["domain"]])
+def test_constant_scores_are_what_the_scorer_reports_for_each_constant(questions, by):
+    real = questions[(questions["source"] == "real_world") & (questions["task"] == "probabilities")]
+    part = real[real["shot_kind"] == "none"].reset_index(drop=True)
+    grid, scores = constant_scores(part, by)
+    for c in (0.0, 0.25, 0.562, 1.0):
+        answers = answers_of("best_constant_probability", part, REAL_WORLD, c)
+        scored = summarise(group_errors(score_rows(part.assign(answer=answers))), by)
+        assert scores[np.searchsorted(grid, c)] == pytest.approx(scored["mean"].mean(), rel=1e-12)
+    assert best_constant(part, by) == grid[np.argmin(np.round(scores, 9))]
 
 
 def test_floors_reproduce_the_papers_reference_numbers(questions):

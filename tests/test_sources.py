@@ -8,7 +8,7 @@ import pytest
 from helpers import run_python
 
 from distchar.errors import DistcharError
-from distchar.models import resolve_source
+from distchar.models.sources import resolve_source
 
 
 def test_bundled_smollm2_is_the_4bit_gguf():
@@ -70,7 +70,7 @@ def _hub_cache(root, repo_id, files):
 def test_hub_id_offline_and_uncached_fails_with_a_clear_sentence(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)}
     code = (
-        "from distchar.models import resolve_source\n"
+        "from distchar.models.sources import resolve_source\n"
         "from distchar.errors import DistcharError\n"
         "try:\n    resolve_source('someorg/some-model')\n"
         "except DistcharError as e:\n    print(e)\n"
@@ -85,7 +85,8 @@ def test_hub_id_resolves_from_the_normal_cache_offline(tmp_path, tiny_llama):
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)}
     code = (
-        "import json\nfrom distchar.models import resolve_source, list_projections\n"
+        "import json\nfrom distchar.models.sources import resolve_source\n"
+        "from distchar.models.projections import list_projections\n"
         "r = resolve_source('someorg/tiny-llama')\n"
         "print(json.dumps({'folder': str(r.folder), 'n': len(list_projections(r))}))\n"
     )
@@ -100,7 +101,7 @@ def test_truncated_safetensors_is_rejected_naming_the_file(tmp_path, tiny_llama)
     shutil.copytree(tiny_llama, folder)
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-1000])
-    from distchar.models import list_projections
+    from distchar.models.projections import list_projections
 
     with pytest.raises(DistcharError, match=rf"Weights file {weights} is truncated or corrupt"):
         list_projections(resolve_source(str(folder)))

@@ -72,7 +72,8 @@ def test_esd_alpha_matches_weightwatcher_on_real_minilm_layers():
     """
     import weightwatcher
 
-    from distchar.models import iter_projection_matrices, resolve_source
+    from distchar.models.projections import iter_projection_matrices
+    from distchar.models.sources import resolve_source
 
     logging.getLogger("weightwatcher").setLevel(logging.ERROR)
     matrices = [(m, w) for m, w in iter_projection_matrices(resolve_source("bundled:all-minilm-l6-v2")) if m.layer == 2]

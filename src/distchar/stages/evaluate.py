@@ -172,8 +172,8 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
     """Stage 07 for one task; see the module docstring. Returns the metrics."""
     from safetensors.torch import load_file
 
-    from distchar.models import resolve_source
     from distchar.models.loading import load_tokenizer
+    from distchar.models.sources import resolve_source
 
     started = time.perf_counter()
     runs = read_runs(train_dir, lora, training.learning_rates)

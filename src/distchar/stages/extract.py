@@ -20,7 +20,9 @@ import torch
 from tqdm.auto import tqdm
 
 from distchar.atomic import atomic_directory
-from distchar.models import CANONICAL_TYPES, list_projections, resolve_source, stream_projections
+from distchar.models.architectures import CANONICAL_TYPES
+from distchar.models.projections import list_projections, stream_projections
+from distchar.models.sources import resolve_source
 from distchar.plots import TYPE_PALETTE, quantisation_note, save_figure, use_style
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from distchar.atomic import atomic_directory
 from distchar.errors import DistcharError
-from distchar.models import CANONICAL_TYPES
+from distchar.models.architectures import CANONICAL_TYPES
 from distchar.plots import save_figure, use_style
 
 SHORT = {"power_law": "PL", "lognormal": "LN", "exponential": "EXP", "truncated_power_law": "TPL",

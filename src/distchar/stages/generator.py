@@ -173,8 +173,8 @@ def make_inits(
     from safetensors.torch import save_file
 
     from distchar.lora import COMPENSATED, DETERMINISTIC, apply_init, init_state
-    from distchar.models import resolve_source
     from distchar.models.loading import load_transformers_model
+    from distchar.models.sources import resolve_source
 
     resolved = resolve_source(source)
     base = load_transformers_model(resolved)

@@ -26,7 +26,9 @@ from tqdm.auto import tqdm
 from distchar.atomic import atomic_directory
 from distchar.config import SvdParams
 from distchar.errors import DistcharError
-from distchar.models import CANONICAL_TYPES, ProjectionMatrix, list_projections, load_projection, resolve_source
+from distchar.models.architectures import CANONICAL_TYPES
+from distchar.models.projections import ProjectionMatrix, list_projections, load_projection
+from distchar.models.sources import resolve_source
 from distchar.plots import quantisation_note, save_figure, use_style
 from distchar.spectra import spectral_summary
 from distchar.spectra.singular_values import choose_method, exact_singular_values, randomized_singular_values

@@ -61,14 +61,13 @@ def run_name(seed: int, learning_rate: float) -> str:
 def task_examples(task: str, tokenizer, settings, split: str = "train", limit: int = 0):
     """The tokenised examples of ``task`` from ``settings.data``: ``limit`` of them evenly spread over
     the split (0: all)."""
-    from distchar.training.tasks import probreason_examples, sentiment_examples, spread
+    from distchar.training.tasks import probreason_examples, sentiment_examples
 
     data = Path(settings.data)
     if task == "probreason":
-        examples = probreason_examples(data, split, tokenizer, settings.max_length)
+        examples = probreason_examples(data, split, tokenizer, settings.max_length, limit)
     else:
-        examples = sentiment_examples(data, split, tokenizer, settings.max_length)
-    examples = spread(examples, limit)
+        examples = sentiment_examples(data, split, tokenizer, settings.max_length, limit)
     if not examples:
         raise DistcharError(f"Task '{task}' has no {split} examples in {data}.")
     return examples
@@ -157,8 +156,8 @@ def run_training(
     from safetensors.torch import load, save_file
 
     from distchar.lora import apply_state
-    from distchar.models import resolve_source
     from distchar.models.loading import load_tokenizer
+    from distchar.models.sources import resolve_source
 
     if task not in HEADS:
         raise DistcharError(f"Unknown task '{task}'; choose one of {', '.join(HEADS)}.")

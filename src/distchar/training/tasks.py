@@ -45,11 +45,14 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def probreason_examples(questions_dir: Path, split: str, tokenizer, max_length: int = 512) -> list[Example]:
-    """Tokenised (prompt + answer) examples of one split; prompts longer than ``max_length`` are cut from the left."""
+def probreason_examples(
+    questions_dir: Path, split: str, tokenizer, max_length: int = 512, limit: int = 0
+) -> list[Example]:
+    """Tokenised (prompt + answer) examples of one split, ``limit`` of them spread over it (0: all);
+    prompts longer than ``max_length`` are cut from the left."""
     end = getattr(tokenizer, "eos_token", None) or ""
     examples = []
-    for row in read_jsonl(Path(questions_dir) / f"{split}.jsonl"):
+    for row in spread(read_jsonl(Path(questions_dir) / f"{split}.jsonl"), limit):
         prompt_ids = tokenizer(chat_prompt(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"]
         answer_ids = tokenizer(row["target_answer"] + end, add_special_tokens=False)["input_ids"]
         prompt_ids = prompt_ids[-max(1, max_length - len(answer_ids)) :]
@@ -78,11 +81,14 @@ def sentiment_rows(csv_path: Path, split: str) -> list[tuple[str, int]]:
     return [row for row in rows if split_of(row[0]) == split]
 
 
-def sentiment_examples(csv_path: Path, split: str, tokenizer, max_length: int = 64) -> list[Example]:
-    return [
-        Example(tokenizer(text, truncation=True, max_length=max_length)["input_ids"], label)
-        for text, label in sentiment_rows(csv_path, split)
-    ]
+def sentiment_examples(csv_path: Path, split: str, tokenizer, max_length: int = 64, limit: int = 0) -> list[Example]:
+    """Tokenised tweets of one split, ``limit`` of them spread over it (0: all), chosen before
+    tokenising (the train split holds about 20,000)."""
+    rows = spread(sentiment_rows(csv_path, split), limit)
+    if not rows:
+        return []
+    ids = tokenizer([text for text, _ in rows], truncation=True, max_length=max_length)["input_ids"]
+    return [Example(list(row_ids), label) for row_ids, (_, label) in zip(ids, rows, strict=True)]
 
 
 def spread(items: list, limit: int) -> list:

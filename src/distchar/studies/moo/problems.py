@@ -9,7 +9,9 @@ True Pareto fronts (``true_front(name)``, dense and sorted by f1):
   machines cannot do. Both are computed, deterministically: the non-dominated points of a dense
   grid over the decision space together with the final populations of three long NSGA-II runs
   (population 300, 300 generations; seeds 0-2); a grid alone leaves KUR's front sparse (65 points).
-  ``python -m distchar.studies.moo.problems`` prints every front's size and range.
+  That takes about 80 s, so the result ships as ``resources/computed_fronts.npz``, written by
+  ``python -m distchar.studies.moo.problems --write-fronts``; the tests check it against 200,000
+  random points. ``python -m distchar.studies.moo.problems`` prints every front's size and range.
 
 The metrics need the front as 500 points evenly spaced along it (Deb's convergence measure):
 ``uniform_front`` spaces them by arc length and skips the gaps of a disconnected front.
@@ -17,7 +19,9 @@ The metrics need the front as 500 points evenly spaced along it (Deb's convergen
 
 from __future__ import annotations
 
+import argparse
 import functools
+from importlib import resources
 
 import numpy as np
 from pymoo.core.problem import Problem
@@ -25,6 +29,10 @@ from pymoo.core.problem import Problem
 from distchar.errors import DistcharError
 
 PROBLEMS = ("sch", "fon", "pol", "kur", "zdt1", "zdt2", "zdt3", "zdt4", "zdt6")
+COMPUTED = {"pol": 1001, "kur": 161}
+"""The problems whose fronts are computed, with the points per axis of their decision-space grid."""
+COMPUTED_FRONTS = "computed_fronts.npz"
+"""Their fronts, in ``distchar.resources``."""
 LABELS = {name: name.upper() for name in PROBLEMS}
 
 
@@ -97,7 +105,8 @@ def true_front(name: str) -> np.ndarray:
     elif name.startswith("zdt"):
         front = problem.pareto_front(5000)
     else:
-        front = _computed_front(problem, grid=1001 if name == "pol" else 161)
+        with resources.files("distchar.resources").joinpath(COMPUTED_FRONTS).open("rb") as handle:
+            front = np.load(handle)[name]
     front = non_dominated(front)
     front.setflags(write=False)
     return front
@@ -135,7 +144,22 @@ def uniform_front(front: np.ndarray, n: int = 500, gap_factor: float = 20.0) -> 
     return front[index] + within[:, None] * (front[index + 1] - front[index])
 
 
+def write_computed_fronts(path, grids: dict[str, int] = COMPUTED, **runs) -> None:
+    """Compute the fronts of ``grids`` (problem -> grid points per axis; about 80 s at the defaults)
+    and save them to ``path`` (npz, one array each); ``runs``: ``_computed_front``'s run settings."""
+    fronts = {name: non_dominated(_computed_front(get_problem(name), grid, **runs)) for name, grid in grids.items()}
+    np.savez_compressed(path, **fronts)
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Print every true front's size and range.")
+    parser.add_argument(
+        "--write-fronts",
+        action="store_true",
+        help=f"first recompute the fronts of {', '.join(COMPUTED)} into resources/{COMPUTED_FRONTS}",
+    )
+    if parser.parse_args().write_fronts:
+        write_computed_fronts(resources.files("distchar.resources").joinpath(COMPUTED_FRONTS))
     for name in PROBLEMS:
         front = true_front(name)
         print(f"{LABELS[name]:5s} {len(front):6d} points, f1 [{front[0, 0]:.4g}, {front[-1, 0]:.4g}], "

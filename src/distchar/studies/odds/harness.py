@@ -68,8 +68,8 @@ class LanguageModel:
 
 def load_language_model(source: str, device: str = "cpu") -> LanguageModel:
     """Load a causal LM and its tokenizer from a params.yaml source (bundled, GGUF, folder, hub id)."""
-    from distchar.models import resolve_source
     from distchar.models.loading import load_tokenizer, load_transformers_model
+    from distchar.models.sources import resolve_source
 
     resolved = resolve_source(source)
     if resolved.architecture.name == "bert":
