@@ -53,25 +53,29 @@ def tiny_params(chat: Path) -> str:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, tiny_chat_lm) -> Path:
     """A copy of the repository with the tiny profile and data/ rebuilt, where `dvc repro` is
-    killed (the whole process group) once stage train@sentiment has written a checkpoint, and then
-    run again to the end."""
+    killed (the whole process group) once a run of stage train@sentiment has written a checkpoint
+    and not yet finished, and then run again to the end."""
     repo = copy_repository(tmp_path_factory.mktemp("project"))
     (repo / "params.yaml").write_text(tiny_params(tiny_chat_lm))
     run(repo, sys.executable, "-m", "distchar.data", "rebuild")
     run(repo, "dvc", "commit", "--force", "data.dvc")  # as `make data` does: cache it for `dvc push`
     checkpoints, log = repo / "checkpoints" / "sentiment", tmp_path_factory.mktemp("log") / "killed_repro.log"
-    with open(log, "w") as output:  # a file, not a pipe: a full pipe would stall the stages' logging
-        process = subprocess.Popen(["dvc", "repro"], cwd=repo, env=ENV, start_new_session=True, stdout=output,
-                                   stderr=subprocess.STDOUT)  # fmt: skip
-        deadline = time.time() + 900
-        while time.time() < deadline and process.poll() is None:
-            if any(p.stat().st_size > 0 for p in checkpoints.glob("*/*/checkpoint.pt")):
-                break
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    killed_at = list(checkpoints.glob("*/*/checkpoint.pt"))
-    assert killed_at, f"dvc repro ended before it could be killed:\n{log.read_text()[-3000:]}"
+
+    def interrupted() -> list[Path]:  # runs with a checkpoint that had not finished
+        return [p for p in checkpoints.glob("*/*/checkpoint.pt") if not (p.parent / "done" / "run.json").exists()]
+
+    for _ in range(5):  # a run may finish between its checkpoint and the kill: then kill the next one
+        with open(log, "w") as output:  # a file, not a pipe: a full pipe would stall the stages' logging
+            process = subprocess.Popen(["dvc", "repro"], cwd=repo, env=ENV, start_new_session=True, stdout=output,
+                                       stderr=subprocess.STDOUT)  # fmt: skip
+            deadline = time.time() + 900
+            while time.time() < deadline and process.poll() is None and not interrupted():
+                time.sleep(0.02)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if interrupted():
+            break
+    assert interrupted(), f"dvc repro was not killed inside a training run:\n{log.read_text()[-3000:]}"
     run(repo, "dvc", "repro")
     return repo
 
