@@ -29,18 +29,19 @@ import numpy as np
 from common import write_results
 
 from distchar.config import PowerLawParams, SvdParams, load_params
-from distchar.generator.gp_pareto import GeneratorParams, sample
-from distchar.lora import INITS, apply_init
-from distchar.lora.inits import OURS, write_ours
+from distchar.crowding import crowding_function
+from distchar.generator.gp_pareto import GeneratorParams, generated_profiles, sample
+from distchar.lora.inits import apply_init, write_ours
+from distchar.lora.registry import INITS, OURS
 from distchar.models.architectures import CANONICAL_TYPES
 from distchar.models.loading import load_transformers_model
 from distchar.models.sources import resolve_source
-from distchar.stages.distances import load_profiles, run_distances
+from distchar.spectra.profiles import load_profiles
+from distchar.stages.distances import run_distances
 from distchar.stages.extract import run_extract
-from distchar.stages.generator import generated_profiles, run_generator
+from distchar.stages.generator import run_generator
 from distchar.stages.powerlaw import run_powerlaw
 from distchar.stages.svd import run_svd
-from distchar.studies.moo.crowding import crowding_function
 
 SOURCE = "bundled:smollm2-135m-instruct"
 

@@ -19,7 +19,7 @@ import time
 
 from common import write_results
 
-from distchar.studies.moo.crowding import crowding_function
+from distchar.crowding import crowding_function
 
 REPEATS = 9
 POPULATION, GENERATIONS = 100, 250

@@ -23,10 +23,12 @@ from pathlib import Path
 from common import write_results
 
 from distchar.config import load_params
+from distchar.models.chat import generate, generate_one_by_one, load_language_model
 from distchar.stages.odds import run_evaluation
-from distchar.stages.odds_questions import read_questions, run_questions
-from distchar.studies.odds.harness import generate, generate_one_by_one, load_language_model
+from distchar.stages.odds_questions import run_questions
+from distchar.studies.odds.parsing import ANSWER_CLOSE, ANSWER_OPEN
 from distchar.studies.odds.profiles import select
+from distchar.studies.odds.questions import read_questions
 
 SOURCE = "bundled:smollm2-135m-instruct"
 GROUPS = ["normal", "gamma", "Average Step Count"]
@@ -42,14 +44,15 @@ def main() -> None:
         chosen = questions[questions["group"].isin(GROUPS) & (questions["task"] != "sampling")]
         prompts = chosen["prompt"].tolist()
         lm = load_language_model(SOURCE)
+        prefill = ANSWER_OPEN if params.prefill_answer_tag else ""
         generate(lm, prompts[:4], max_new_tokens=2, progress=False)  # warm-up
         started = time.perf_counter()
         batched = generate(lm, prompts, max_new_tokens=params.max_new_tokens, batch_size=params.batch_size,
-                           prefill=params.prefill_answer_tag, progress=False)  # fmt: skip
+                           prefill=prefill, stop=ANSWER_CLOSE, progress=False)  # fmt: skip
         batched_s = time.perf_counter() - started
         started = time.perf_counter()
         single = generate_one_by_one(lm, prompts, max_new_tokens=params.max_new_tokens,
-                                     prefill=params.prefill_answer_tag)  # fmt: skip
+                                     prefill=prefill, stop=ANSWER_CLOSE)  # fmt: skip
         single_s = time.perf_counter() - started
         del lm
         started = time.perf_counter()

@@ -4,7 +4,7 @@
   dvclive logging, gradient clipping, schedule, checkpoints every ``training.checkpoint_every``
   steps) divided by those of the plainest PEFT loop (``get_peft_model``, AdamW, ``loss =
   model(**batch).loss``, backward, step), on SmolLM2-135M-Instruct with the same LoRA targets, rank,
-  batches (stage 06's probreason batch size and questions) and steps. Goal >= 0.95.
+  batches (stage 06's odds batch size and questions) and steps. Goal >= 0.95.
 - ``dsl_overhead``: step time of our loop with the language-model DSL (``training.loss: dsl``)
   over the same loop with cross-entropy, minus 1 (0.05 means 5%); goal <= 0.05.
   ``dsl_overhead_classification``: the same for the classification DSL on MiniLM (sentiment).
@@ -33,8 +33,10 @@ from distchar.lora.inits import lora_config, lora_targets
 from distchar.models.loading import load_tokenizer, load_transformers_model
 from distchar.models.sources import resolve_source
 from distchar.studies.odds.questions import finetuning_splits
+from distchar.tasks.odds import read_examples as odds_examples
+from distchar.tasks.sentiment import read_examples as sentiment_examples
+from distchar.training.batches import batches
 from distchar.training.loop import TrainConfig, train
-from distchar.training.tasks import batches, probreason_examples, sentiment_examples
 
 REPEATS = 3
 STEPS = 8
@@ -85,14 +87,14 @@ def main() -> None:
     torch.manual_seed(0)
     params = load_params(ROOT / "params.yaml")
     lora, training = params.lora, params.training
-    settings = training.task("probreason")
+    settings = training.task("odds")
 
     resolved = resolve_source(params.model_source(settings.model))
     tokenizer = load_tokenizer(resolved)
     with tempfile.TemporaryDirectory() as scratch:
         split = finetuning_splits(4, params.odds.split, params.odds.seed, 5000)["train"]
         (Path(scratch) / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in split))
-        examples = probreason_examples(Path(scratch), "train", tokenizer, settings.max_length)
+        examples = odds_examples(Path(scratch), "train", tokenizer, settings.max_length)
     base = load_transformers_model(resolved, "causal_lm")
     pad = tokenizer.pad_token_id
     b = settings.batch_size

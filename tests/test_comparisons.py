@@ -1,4 +1,4 @@
-"""The statistics of stage 07 on synthetic results whose differences are known."""
+"""The statistics of the studies and stage 07's claim table on synthetic results whose differences are known."""
 
 from __future__ import annotations
 
@@ -7,14 +7,8 @@ import pandas as pd
 import pytest
 
 from distchar.errors import DistcharError
-from distchar.evaluation.comparisons import (
-    best_learning_rates,
-    claim_table,
-    holm,
-    paired_comparison,
-    seed_interval,
-    verdict,
-)
+from distchar.evaluation.comparisons import best_learning_rates, claim_table
+from distchar.statistics import holm, paired_comparison, seed_interval, verdict
 
 
 def test_best_learning_rate_is_chosen_on_mean_validation_loss_over_seeds():

@@ -90,7 +90,7 @@ def test_the_committed_params_are_valid():
         ),
         (
             "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: {translation: {}}}\n",
-            "input should be 'probreason' or 'sentiment'",
+            "input should be 'odds' or 'sentiment'",
         ),
         (
             "models: {a: x}\nextract: {}\nlora: {}\ngenerator: {}\n"
@@ -101,6 +101,10 @@ def test_the_committed_params_are_valid():
             "models: {a: x}\nextract: {}\nlora: {inits: [default, pissa]}\ngenerator: {}\n"
             "training: {tasks: {sentiment: {model: a, data: t.csv, steps: 1, batch_size: 1}}}\n",
             "evaluate names the init 'reshaped', which is not in lora.inits",
+        ),
+        (
+            "models: {a: x}\nextract: {}\nsvd: {k: 16}\npowerlaw: {}\nodds: {}\nlora: {rank: 32}\ngenerator: {}\n",
+            "lora.rank (32) exceeds svd.k (16): the reshaped inits take their first lora.rank singular values",
         ),
         ("models: {a: x}\nextract: {}\nnsga2: {variants: [improved, pcd]}\n", "nsga2.variants must list 'cd'"),
         ("models: {a: x}\nextract: {}\nnsga2: {snapshots: [300]}\n", "nsga2.snapshots [300] must be earlier than"),
@@ -133,14 +137,14 @@ def test_command_line_check_prints_one_line_and_exits_2(tmp_path):
     assert result.stderr.count("\n") == 1 and "extract.types.0" in result.stderr
 
 
-def apply_readme_preset(marker: str, tmp_path):
-    """The `dvc exp run -S ...` preset after ``<!-- marker -->`` in the README, applied to params.yaml
+def apply_documented_preset(marker: str, page: str, tmp_path):
+    """The `dvc exp run -S ...` preset after ``<!-- marker -->`` in the docs page, applied to params.yaml
     and validated; every key it sets must already be in params.yaml (as `dvc exp run -S` needs)."""
     import re
 
     import yaml
 
-    block = (REPO / "README.md").read_text().split(f"<!-- {marker} -->", 1)[1].split("```", 2)[1]
+    block = (REPO / "docs" / page).read_text().split(f"<!-- {marker} -->", 1)[1].split("```", 2)[1]
     overrides = re.findall(r"-S '([^']+)'", block)
     assert overrides, f"no -S overrides after <!-- {marker} -->"
     params = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -157,11 +161,11 @@ def apply_readme_preset(marker: str, tmp_path):
     return load_params(path)
 
 
-def test_the_readme_gpu_profile_is_valid_params(tmp_path):
-    gpu = apply_readme_preset("gpu-profile", tmp_path)
+def test_the_documented_gpu_profile_is_valid_params(tmp_path):
+    gpu = apply_documented_preset("gpu-profile", "gpu.md", tmp_path)
     assert len(gpu.lora.seeds) == 5 and len(gpu.training.learning_rates) == 5 and gpu.training.device == "cuda"
 
 
-def test_the_readme_full_nsga2_profile_is_valid_params(tmp_path):
-    full = apply_readme_preset("nsga2-full-profile", tmp_path).nsga2
+def test_the_documented_full_nsga2_profile_is_valid_params(tmp_path):
+    full = apply_documented_preset("nsga2-full-profile", "nsga2.md", tmp_path).nsga2
     assert full.seeds == 30 and set(full.variants) == {"cd", "improved", "pcd", "ce", "mnn", "2nn"}

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from distchar.crowding import crowding_function, improved_crowding_distance
 from distchar.errors import DistcharError
-from distchar.studies.moo.crowding import crowding_function, improved_crowding_distance
 
 INF = np.inf
 

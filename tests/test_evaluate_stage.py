@@ -31,17 +31,17 @@ def write_questions(folder):
     return folder
 
 
-def test_probreason_runs_are_restored_scored_and_compared(tmp_path, tiny_chat_lm):
+def test_odds_runs_are_restored_scored_and_compared(tmp_path, tiny_chat_lm):
     lora = LoraParams(rank=2, inits=["default", "reshaped", "pissa"], seeds=[0, 1])
     inits = write_inits(str(tiny_chat_lm), tmp_path / "inits", lora, n_layers=2)
     questions = write_questions(tmp_path / "questions")
     settings = TaskSettings(model="chat", data=str(questions), steps=2, batch_size=2, eval_size=6)
-    training = TrainingParams(tasks={"probreason": settings}, learning_rates=[1e-3, 1e-2], device="cpu")
+    training = TrainingParams(tasks={"odds": settings}, learning_rates=[1e-3, 1e-2], device="cpu")
     train_dir = tmp_path / "train"
-    run_training("probreason", str(tiny_chat_lm), inits, training, lora, train_dir, tmp_path / "checkpoints")
+    run_training("odds", str(tiny_chat_lm), inits, training, lora, train_dir, tmp_path / "checkpoints")
     evaluate = EvaluateParams(baselines=["default", "pissa"], bootstrap=200)
     out = tmp_path / "out"
-    result = run_evaluation("probreason", "chat", str(tiny_chat_lm), settings, inits, train_dir, training, lora,
+    result = run_evaluation("odds", "chat", str(tiny_chat_lm), settings, inits, train_dir, training, lora,
                             evaluate, OddsParams(max_new_tokens=6), out)  # fmt: skip
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 3 * 2 * 2 and runs["validation_loss"].notna().all()
@@ -80,8 +80,8 @@ def test_restore_run_reproduces_the_trained_model(tmp_path, tiny_chat_lm):
     """The merged model of stage 07 gives the logits the trained PEFT model gave (compensated init too)."""
     from safetensors.torch import load_file
 
-    from distchar.evaluation.task_metrics import restore_run
-    from distchar.lora import apply_state
+    from distchar.evaluation.runs import restore_run
+    from distchar.lora.inits import apply_state
     from distchar.models.loading import load_transformers_model
     from distchar.models.sources import resolve_source
 

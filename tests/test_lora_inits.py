@@ -8,7 +8,8 @@ import torch
 
 from distchar.errors import DistcharError
 from distchar.generator.gp_pareto import GeneratorParams, match_scale, sample
-from distchar.lora import COMPENSATED, INITS, apply_init, apply_state, init_state, lora_targets
+from distchar.lora.inits import apply_init, apply_state, init_state, lora_targets
+from distchar.lora.registry import COMPENSATED, INITS
 from distchar.models.architectures import CANONICAL_TYPES
 from distchar.models.sources import resolve_source
 

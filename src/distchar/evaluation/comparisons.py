@@ -1,19 +1,17 @@
 """Comparing LoRA inits fairly: tuned learning rates, seed intervals, paired tests, the claim table.
 
-The rules (RESEARCH.md section 1, after Lee et al. 2026 and Li et al. 2025):
+The rules (docs/research-notes.md section 1, after Lee et al. 2026 and Li et al. 2025):
 
 - **Tuned learning rate per init.** Each init gets the learning rate with the lowest validation
   loss averaged over seeds (ties: the smaller rate). The test split never picks anything.
 - **Seeds.** Every statistic is over the seeds of ``lora.seeds``; a run of seed s of every init
   shares the base model, the data order and the classifier head's start, so inits are compared
   *paired* by seed and by test example.
-- **Intervals.** Per init, the mean over seeds with a Student-t interval (``seed_interval``: with
-  2 seeds the t quantile is 12.7, and the interval is as wide as it should be).
-- **Paired comparison** (``paired_comparison``): the difference of the per-example scores
-  (oriented so that positive favours the first init) resampled by a two-level bootstrap, seeds
-  then test examples, the same draws for both inits; its percentile interval and two-sided
-  bootstrap p; beside it the Wilcoxon signed-rank test on the per-example differences (averaged
-  over seeds) and the effect size d_z (mean difference over its standard deviation).
+- **Intervals.** Per init, the mean over seeds with a Student-t interval
+  (``distchar.statistics.seed_interval``).
+- **Paired comparison** (``distchar.statistics.paired_comparison``): the difference of the
+  per-example scores (oriented so that positive favours the first init) resampled by a two-level
+  bootstrap, seeds then test examples; beside it the Wilcoxon signed-rank test and the effect size.
 - **Claims** (``claim_table``): "does A beat B?" is *yes* when the Holm-adjusted bootstrap p is
   below 1 - confidence and A is better, *no* when it is below and B is better, otherwise
   *inconclusive*.
@@ -21,13 +19,10 @@ The rules (RESEARCH.md section 1, after Lee et al. 2026 and Li et al. 2025):
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
-
-import numpy as np
 import pandas as pd
 
 from distchar.errors import DistcharError
+from distchar.statistics import holm, verdict
 
 
 def best_learning_rates(runs: pd.DataFrame) -> dict[str, float]:
@@ -43,90 +38,6 @@ def best_learning_rates(runs: pd.DataFrame) -> dict[str, float]:
     means = runs.groupby(["init", "learning_rate"])["validation_loss"].mean().reset_index()
     means = means.sort_values(["init", "validation_loss", "learning_rate"])
     return {init: float(part["learning_rate"].iloc[0]) for init, part in means.groupby("init", sort=False)}
-
-
-def seed_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t interval over seeds; the bounds are NaN with one seed."""
-    from scipy.stats import t
-
-    x = np.asarray(values, dtype=float)
-    mean = float(x.mean())
-    if len(x) < 2:
-        return mean, math.nan, math.nan
-    half = float(t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return mean, mean - half, mean + half
-
-
-@dataclass
-class Comparison:
-    """A against B on per-example scores (positive difference: A better)."""
-
-    difference: float
-    low: float
-    high: float
-    p_bootstrap: float
-    p_wilcoxon: float
-    effect_size: float
-    seeds: int
-    examples: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def paired_comparison(
-    a: np.ndarray, b: np.ndarray, reps: int = 2000, confidence: float = 0.95, seed: int = 0
-) -> Comparison:
-    """Two-level paired bootstrap of mean(a - b) over seeds (rows) and examples (columns).
-
-    ``a`` and ``b`` are (seeds, examples) arrays of scores oriented so that larger is better,
-    row s of both from seed s and column i from test example i."""
-    from scipy.stats import wilcoxon
-
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.ndim != 2 or a.size == 0:
-        raise DistcharError(
-            f"A paired comparison needs two (seeds, examples) arrays of one shape, not {a.shape} and {b.shape}."
-        )
-    difference = a - b
-    n_seeds, n_examples = difference.shape
-    rng = np.random.default_rng(seed)
-    per_seed_examples = np.empty(reps)
-    for r in range(reps):
-        rows = rng.integers(0, n_seeds, n_seeds)
-        cols = rng.integers(0, n_examples, n_examples)
-        per_seed_examples[r] = difference[np.ix_(rows, cols)].mean()
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(per_seed_examples, [tail, 1 - tail])
-    below, above = (per_seed_examples <= 0).mean(), (per_seed_examples >= 0).mean()
-    p_boot = float(min(1.0, 2 * min(below, above)))
-    per_example = difference.mean(axis=0)
-    if np.allclose(per_example, 0):
-        p_wil = 1.0
-    else:
-        p_wil = float(wilcoxon(per_example, zero_method="zsplit").pvalue)
-    sd = per_example.std(ddof=1) if n_examples > 1 else math.nan
-    effect = float(per_example.mean() / sd) if sd and np.isfinite(sd) and sd > 0 else 0.0
-    return Comparison(float(difference.mean()), float(low), float(high), p_boot, p_wil, effect, n_seeds, n_examples)
-
-
-def holm(pvalues) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (same order as given)."""
-    p = np.asarray(pvalues, dtype=float)
-    order = np.argsort(p)
-    adjusted = np.empty_like(p)
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, (len(p) - rank) * p[index])
-        adjusted[index] = min(1.0, running)
-    return adjusted
-
-
-def verdict(difference: float, p_adjusted: float, confidence: float = 0.95) -> str:
-    """yes (A better, significant), no (B better, significant) or inconclusive."""
-    if p_adjusted < 1 - confidence:
-        return "yes" if difference > 0 else "no"
-    return "inconclusive"
 
 
 def claim_table(

@@ -17,6 +17,7 @@ from scipy import stats
 
 from distchar.distances import cosine_distances, upper_triangle
 from distchar.fits.power_law import fit_power_law
+from distchar.generator.gp_pareto import GeneratorParams, sample
 
 OBJECTIVES = ("distance_ks", "alpha_gap", "spectrum_wasserstein")
 FAILED_FIT_GAP = 1.0
@@ -59,3 +60,15 @@ def fidelity(real: np.ndarray | Reference, synthetic: np.ndarray, min_tail: int 
     gap = abs(ref.alpha - fit_syn.alpha) if ref.alpha is not None and fit_syn.sufficient else FAILED_FIT_GAP
     wasserstein = float(stats.wasserstein_distance(ref.log_values, log_values(synthetic)))
     return {"distance_ks": ks, "alpha_gap": float(gap), "spectrum_wasserstein": wasserstein}
+
+
+def check_fidelity(
+    real: np.ndarray, chosen: GeneratorParams, draws: int, seed: int, alpha: float
+) -> tuple[dict, list[np.ndarray]]:
+    """Mean and standard deviation of every objective over ``draws`` fresh synthetic matrices, and the matrices."""
+    rng, ref = np.random.default_rng(seed), reference(real, alpha=alpha)
+    matrices = [sample(chosen, *real.shape, rng) for _ in range(draws)]
+    scores = [fidelity(ref, matrix) for matrix in matrices]
+    summary = {name: {"mean": float(np.mean([s[name] for s in scores])), "sd": float(np.std([s[name] for s in scores]))}
+               for name in OBJECTIVES}  # fmt: skip
+    return summary, matrices

@@ -167,3 +167,21 @@ def match_scale(generated: np.ndarray, real: np.ndarray, rank: int) -> np.ndarra
     target = np.linalg.norm(real[:, :rank], axis=1)
     current = np.linalg.norm(generated[:, :rank], axis=1)
     return generated * (target / current)[:, None]
+
+
+def generated_profiles(
+    chosen: dict[str, GeneratorParams], real: dict[str, np.ndarray], layers: dict[str, np.ndarray],
+    n_layers: int, rank: int, seed: int,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """One synthetic row per layer 0..n_layers-1 and type, scaled to the real top-``rank`` norm of its layer."""
+    rng = np.random.default_rng(seed)
+    profiles = {}
+    for kind, params in chosen.items():
+        k = real[kind].shape[1]
+        synthetic = sample(params, n_layers, k, rng)
+        target = np.full((n_layers, k), np.nan)
+        target[layers[kind]] = real[kind]
+        missing = np.isnan(target[:, 0])
+        target[missing] = np.median(real[kind], axis=0)
+        profiles[kind] = match_scale(synthetic, target, min(rank, k))
+    return profiles

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from distchar.crowding import crowding_function
 from distchar.generator.fidelity import OBJECTIVES, fidelity, reference
 from distchar.generator.gp_pareto import GeneratorParams, sample
-from distchar.studies.moo.crowding import crowding_function
 
 
 @dataclass

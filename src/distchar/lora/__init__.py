@@ -1,23 +1,5 @@
-"""LoRA initialisations: PEFT's, and ours reshaped by the generator."""
+"""LoRA initialisations: PEFT's, and ours reshaped by the generator.
 
-from distchar.lora.inits import (
-    COMPENSATED,
-    DETERMINISTIC,
-    INITS,
-    apply_init,
-    apply_state,
-    init_state,
-    lora_targets,
-    module_key,
-)
-
-__all__ = [
-    "COMPENSATED",
-    "DETERMINISTIC",
-    "INITS",
-    "apply_init",
-    "apply_state",
-    "init_state",
-    "lora_targets",
-    "module_key",
-]
+``registry`` names every init and its properties (free of torch); ``inits`` makes them. The
+package re-exports nothing, so that importing the registry does not import torch.
+"""

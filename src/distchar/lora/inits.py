@@ -36,17 +36,8 @@ import numpy as np
 import torch
 
 from distchar.errors import DistcharError
+from distchar.lora.registry import COMPENSATED, INITS, OURS, PEFT_INITS
 from distchar.models.architectures import Architecture
-
-PEFT_INITS = {"default": True, "gaussian": "gaussian", "pissa": "pissa", "pissa_niter_4": "pissa_niter_4",
-              "olora": "olora", "orthogonal": "orthogonal"}  # fmt: skip
-OURS = ("reshaped", "reshaped_nonzero", "matched_random")
-INITS = (*PEFT_INITS, *OURS)
-"""Every registered init, in report order."""
-COMPENSATED = frozenset({"pissa", "pissa_niter_4", "olora", "reshaped_nonzero", "matched_random"})
-"""Inits with B A != 0: the base weight is compensated, W -= scaling B A."""
-DETERMINISTIC = frozenset({"pissa", "olora"})
-"""Inits that do not depend on the seed (a full SVD, a QR of W)."""
 
 Profiles = dict[str, np.ndarray]
 """Projection type -> generated (layers x k) singular values, rows in layer order."""

@@ -2,8 +2,9 @@
 
 safetensors files are opened with ``safe_open`` for each tensor and closed again, so the memory map
 never keeps more than one tensor's pages resident. GGUF files are indexed once from their
-header (``distchar.models.gguf_index``); each tensor's bytes are then read with a plain file read and dequantised on
-their own, so the resident set stays at one tensor even for a file larger than RAM.
+header (``distchar.models.gguf_index``); each tensor's bytes are then read with a plain file read
+and dequantised on their own, so the resident set stays at one tensor even for a file larger than
+RAM.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from distchar.errors import DistcharError
+from distchar.models.gguf_index import read_gguf_header
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,6 @@ def read_safetensors(record: TensorRecord) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=8)
 def _gguf_index(path: Path, size: int, mtime: float) -> tuple[str, tuple[TensorRecord, ...]]:
-    from distchar.models.gguf_index import read_gguf_header
-
     arch, tensors = read_gguf_header(path)
     records = tuple(
         TensorRecord(t["name"], path, t["type"], t["shape"], t["offset"], t["n_bytes"], t["raw_shape"], t["raw_dtype"])

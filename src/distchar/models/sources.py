@@ -144,6 +144,6 @@ def _config_architecture(config: Path) -> Architecture:
 
 
 def _gguf_architecture(path: Path) -> Architecture:
-    from distchar.models.readers import gguf_architecture_name
+    from distchar.models.readers import gguf_architecture_name  # lazy: readers imports torch (1.5 s)
 
     return architecture_for(gguf_architecture_name(path), str(path))

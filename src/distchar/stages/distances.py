@@ -20,18 +20,10 @@ import pandas as pd
 
 from distchar.atomic import atomic_directory
 from distchar.distances import cosine_distances, cross_type_distances, mean_between_types, pair_table, zero_rows
-from distchar.models.architectures import CANONICAL_TYPES
 from distchar.plots import TYPE_PALETTE, save_figure, use_style
+from distchar.spectra.profiles import load_profiles
 
 log = logging.getLogger(__name__)
-
-
-def load_profiles(svd_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """S_t and its layer indices per type, from stage 02's singular_values.npz."""
-    with np.load(svd_dir / "singular_values.npz") as data:
-        profiles = {t: data[t] for t in CANONICAL_TYPES if t in data}
-        layers = {t: data[f"{t}_layers"] for t in profiles}
-    return profiles, layers
 
 
 def plot_heatmaps(matrices: dict[str, np.ndarray], layers: dict[str, np.ndarray], model_name: str):

@@ -4,12 +4,12 @@ For one task, from ``results/06_train/<task>`` (the trained tensors), ``results/
 <model>/inits`` (the starts) and the task's data, writes in ``results/07_evaluate/<task>/``:
 
 - ``runs.csv``: every init x seed x learning rate with its validation loss and training loss,
-  and the test metrics (probreason: mean absolute error, per question type, parse rate;
-  sentiment: accuracy, F1) of the runs at each init's tuned learning rate (of every run with
+  and the task's test metrics (``distchar.tasks``; odds: mean absolute error, per question type,
+  parse rate; sentiment: accuracy, F1) of the runs at each init's tuned learning rate (of every run with
   ``evaluate.test_all_runs``); ``examples.csv``: their per-example test scores (for re-analysis);
 - ``summary.csv``: per init its tuned learning rate (lowest validation loss over seeds) and the
-  mean over seeds with a t interval of each test metric, beside the base model (probreason: the
-  model without fine-tuning, asked the same questions; sentiment: the majority class);
+  mean over seeds with a t interval of each test metric, beside the task's baseline row (odds:
+  the model without fine-tuning, asked the same questions; sentiment: the majority class);
 - ``comparisons.csv``: every init against ``default`` and the claim init against every baseline:
   paired two-level bootstrap difference with interval and p, Wilcoxon p, effect size d_z;
 - ``claims.csv`` and ``claims.md``: does ``evaluate.claim_init`` beat each of
@@ -28,71 +28,44 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from safetensors.torch import load_file
 
 from distchar.atomic import atomic_directory
 from distchar.config import EvaluateParams, LoraParams, OddsParams, TaskSettings, TrainingParams
-from distchar.errors import DistcharError
-from distchar.evaluation.comparisons import best_learning_rates, claim_table, paired_comparison, seed_interval
-from distchar.evaluation.task_metrics import (
-    HIGHER_IS_BETTER,
-    PRIMARY,
-    probreason_scores,
-    restore_run,
-    run_metrics,
-    sentiment_scores,
-    validation_loss,
-)
+from distchar.evaluation.comparisons import best_learning_rates, claim_table
+from distchar.evaluation.runs import restore_run, validation_loss
+from distchar.lora.saved import load_index
+from distchar.models.loading import load_tokenizer
+from distchar.models.sources import resolve_source
 from distchar.plots import save_figure, use_style
-from distchar.stages.train import load_index, load_task_model, run_name, task_examples
-from distchar.training.tasks import read_jsonl, spread
+from distchar.statistics import paired_comparison, seed_interval
+from distchar.tasks import Task, get_task
+from distchar.training.runs import ADAPTER, loss_curve, read_runs
 
 log = logging.getLogger(__name__)
-
-
-def read_runs(train_dir: Path, lora: LoraParams, learning_rates: list[float]) -> list[dict]:
-    """The run.json of every init x seed x learning rate; each must be there."""
-    runs = []
-    for name in lora.inits:
-        for seed in lora.seeds:
-            for learning_rate in learning_rates:
-                path = Path(train_dir) / name / run_name(seed, learning_rate) / "run.json"
-                if not path.exists():
-                    raise DistcharError(f"Stage 06 left no run at {path.parent}; rerun it (dvc repro train).")
-                runs.append(json.loads(path.read_text()) | {"dir": str(path.parent)})
-    return runs
-
-
-def loss_curve(run_dir: Path) -> pd.Series:
-    """Training loss by step, from the run's dvclive log."""
-    frame = pd.read_csv(Path(run_dir) / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv", sep="\t")
-    return frame.set_index("step")["loss"]
 
 
 class Scorer:
     """Scores one model on the task's validation and test examples (the data is read once)."""
 
-    def __init__(self, task: str, settings: TaskSettings, tokenizer, evaluate: EvaluateParams, odds: OddsParams):
-        self.task, self.tokenizer, self.evaluate, self.odds = task, tokenizer, evaluate, odds
-        self.validation = task_examples(task, tokenizer, settings, "validation", settings.eval_size)
-        if task == "probreason":
-            self.test_rows = spread(read_jsonl(Path(settings.data) / "test.jsonl"), settings.eval_size)
-        else:
-            self.test = task_examples(task, tokenizer, settings, "test", settings.eval_size)
+    def __init__(self, task: Task, settings: TaskSettings, tokenizer, evaluate: EvaluateParams, odds: OddsParams):
+        self.task, self.settings, self.tokenizer, self.evaluate, self.odds = task, settings, tokenizer, evaluate, odds
+        self.validation = task.examples(settings.data, "validation", tokenizer, settings.max_length, settings.eval_size)
+        self.test = task.read_test(settings.data, tokenizer, settings.max_length, settings.eval_size)
 
     def validation_loss(self, model) -> float:
         return validation_loss(model, self.validation, self.tokenizer.pad_token_id, self.evaluate.batch_size)
 
     def test_scores(self, model) -> pd.DataFrame:
-        if self.task == "probreason":
-            return probreason_scores(model, self.tokenizer, self.test_rows, batch_size=self.evaluate.batch_size,
-                                     max_new_tokens=self.odds.max_new_tokens)  # fmt: skip
-        return sentiment_scores(model, self.test, self.tokenizer.pad_token_id, self.evaluate.batch_size)
+        return self.task.test_scores(
+            model, self.tokenizer, self.test, self.evaluate.batch_size, self.odds.max_new_tokens
+        )
 
 
-def compare_inits(examples: pd.DataFrame, best: dict[str, float], task: str, evaluate: EvaluateParams,
+def compare_inits(examples: pd.DataFrame, best: dict[str, float], task: Task, evaluate: EvaluateParams,
                   inits: list[str]) -> pd.DataFrame:  # fmt: skip
     """Every init against default, and the claim init against each baseline, at tuned learning rates."""
-    sign = 1.0 if HIGHER_IS_BETTER[task] else -1.0
+    sign = 1.0 if task.higher_is_better else -1.0
     tuned = examples[[best[i] == lr for i, lr in zip(examples["init"], examples["learning_rate"], strict=True)]]
     matrix = {init: part.pivot(index="seed", columns="example", values="score").sort_index()
               for init, part in tuned.groupby("init")}  # fmt: skip
@@ -104,7 +77,7 @@ def compare_inits(examples: pd.DataFrame, best: dict[str, float], task: str, eva
             continue
         comparison = paired_comparison(sign * matrix[a].to_numpy(), sign * matrix[b].to_numpy(),
                                        evaluate.bootstrap, evaluate.confidence, evaluate.seed)  # fmt: skip
-        rows.append({"task": task, "a": a, "b": b, "lr_a": best[a], "lr_b": best[b], **comparison.as_dict()})
+        rows.append({"task": task.name, "a": a, "b": b, "lr_a": best[a], "lr_b": best[b], **comparison.as_dict()})
     return pd.DataFrame(rows)
 
 
@@ -136,7 +109,7 @@ def plot_loss_curves(curves: dict[str, pd.DataFrame], task: str):
     return fig
 
 
-def plot_differences(comparisons: pd.DataFrame, task: str, metric: str):
+def plot_differences(comparisons: pd.DataFrame, task: Task):
     import matplotlib.pyplot as plt
 
     use_style()
@@ -148,9 +121,11 @@ def plot_differences(comparisons: pd.DataFrame, task: str, metric: str):
     ax.axvline(0, color="grey", lw=1, ls="--")
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
-    direction = "higher" if HIGHER_IS_BETTER[task] else "lower"
-    ax.set(xlabel=f"paired difference in {metric}\n(positive: the first init is better; {direction} is better)",
-           title=f"{task}: paired differences at tuned learning rates\n(two-level bootstrap interval)")  # fmt: skip
+    direction = "higher" if task.higher_is_better else "lower"
+    ax.set(xlabel=f"paired difference in {task.primary_metric}\n(positive: the first init is better; "
+                  f"{direction} is better)",
+           title=f"{task.name}: paired differences at tuned learning rates\n(two-level bootstrap "
+                 "interval)")  # fmt: skip
     return fig
 
 
@@ -170,23 +145,19 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
                    training: TrainingParams, lora: LoraParams, evaluate: EvaluateParams, odds: OddsParams,
                    out_dir: Path) -> dict:  # fmt: skip
     """Stage 07 for one task; see the module docstring. Returns the metrics."""
-    from safetensors.torch import load_file
-
-    from distchar.models.loading import load_tokenizer
-    from distchar.models.sources import resolve_source
-
     started = time.perf_counter()
-    runs = read_runs(train_dir, lora, training.learning_rates)
+    record_of = get_task(task)
+    runs = read_runs(train_dir, lora.inits, lora.seeds, training.learning_rates)
     index = load_index(inits_dir, lora.inits, lora.seeds)
     resolved = resolve_source(source)
     tokenizer = load_tokenizer(resolved)
-    scorer = Scorer(task, settings, tokenizer, evaluate, odds)
-    base = load_task_model(resolved, task, tokenizer)
+    scorer = Scorer(record_of, settings, tokenizer, evaluate, odds)
+    base = record_of.load_model(resolved, tokenizer)
 
     def restored(run):  # the init file is read per restore: small, and cheaper than holding every init in memory
         row = index[(run["init"], run["seed"])]
         return restore_run(base, resolved.architecture, load_file(Path(inits_dir) / row["file"]), row["compensated"],
-                           lora.rank, lora.alpha, load_file(Path(run["dir"]) / "adapter.safetensors"))  # fmt: skip
+                           lora.rank, lora.alpha, load_file(Path(run["dir"]) / ADAPTER))  # fmt: skip
 
     records = []
     for run in runs:  # validation loss of every run picks each init's learning rate
@@ -205,37 +176,29 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
         model = restored(run)
         scores = scorer.test_scores(model)
         del model
-        record.update(run_metrics(task, scores))
+        record.update(record_of.metrics(scores))
         keys = {"init": run["init"], "seed": run["seed"], "learning_rate": run["learning_rate"]}
         example_frames.append(scores.assign(**keys, example=np.arange(len(scores))))
         log.info("%s %s seed %d lr %g: %s", task, run["init"], run["seed"], run["learning_rate"],
-                 run_metrics(task, scores))  # fmt: skip
+                 record_of.metrics(scores))  # fmt: skip
     runs_table = pd.DataFrame(records)
     examples = pd.concat(example_frames, ignore_index=True)
-    if task == "probreason":  # the base model beside the fine-tuned ones
-        base_row = {"init": "(base model)", "validation_loss": scorer.validation_loss(base),
-                    **run_metrics(task, scorer.test_scores(base))}  # fmt: skip
-    else:  # an untrained head is no baseline: the majority class of the training split
-        train_labels = [e.labels for e in task_examples(task, tokenizer, settings, "train", settings.train_size)]
-        majority = int(np.mean(train_labels) >= 0.5)
-        test = examples.drop_duplicates("example")
-        majority_scores = test.assign(prediction=majority, score=(test["label"] == majority) * 1.0)
-        base_row = {"init": "(majority class)", **run_metrics(task, majority_scores)}
+    base_row = record_of.baseline(base, tokenizer, scorer)  # the task's reference beside the fine-tuned runs
     not_metrics = ("init", "seed", "learning_rate", "validation_loss", "final_train_loss", "tokens_per_s")
     metric_names = [c for c in runs_table.columns if c not in not_metrics]
     summary = pd.concat([summarise(runs_table, best, metric_names, evaluate.confidence), pd.DataFrame([base_row])],
                         ignore_index=True)  # fmt: skip
-    comparisons = compare_inits(examples, best, task, evaluate, lora.inits)
+    comparisons = compare_inits(examples, best, record_of, evaluate, lora.inits)
     claims = claim_table(comparisons, evaluate.claim_init, evaluate.baselines, evaluate.confidence)
     curves = {}
     for init in lora.inits:
         tuned = [r for r in runs if r["init"] == init and r["learning_rate"] == best[init]]
         curves[init] = pd.concat({r["seed"]: loss_curve(Path(r["dir"])) for r in tuned}, axis=1)
     wide = pd.DataFrame({init: frame.mean(axis=1) for init, frame in curves.items()}).rename_axis("step")
-    metric = PRIMARY[task]
+    metric = record_of.primary_metric
     result = {
         "task": task, "model": model_name, "runs": len(runs_table), "seeds": len(lora.seeds),
-        "primary_metric": metric, "higher_is_better": HIGHER_IS_BETTER[task],
+        "primary_metric": metric, "higher_is_better": record_of.higher_is_better,
         "tuned": {r["init"]: {"learning_rate": r["learning_rate"], metric: round(r[metric], 5),
                               "low": round(r[f"{metric}_low"], 5), "high": round(r[f"{metric}_high"], 5)}
                   for r in summary.to_dict("records") if r["init"] in best},
@@ -254,6 +217,6 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
         wide.to_csv(scratch / "loss_curves.csv")
         (scratch / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
         save_figure(plot_loss_curves(curves, task), scratch / "loss_curves.png")
-        save_figure(plot_differences(comparisons, task, metric), scratch / "differences.png")
+        save_figure(plot_differences(comparisons, record_of), scratch / "differences.png")
     log.info("%s: %d runs evaluated in %.1f s", task, len(runs_table), result["wall_s"])
     return result

@@ -24,7 +24,6 @@ Outputs: ``generator.json``, ``pareto_front.csv``, ``profiles.npz``, ``front.png
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import time
@@ -35,11 +34,13 @@ import pandas as pd
 
 from distchar.atomic import atomic_directory
 from distchar.config import GeneratorSection, LoraParams
-from distchar.generator.fidelity import OBJECTIVES, fidelity, reference, upper_distances
-from distchar.generator.gp_pareto import GeneratorParams, estimate, match_scale, sample
+from distchar.distances import cosine_distances
+from distchar.generator.fidelity import OBJECTIVES, check_fidelity, upper_distances
+from distchar.generator.gp_pareto import GeneratorParams, estimate, generated_profiles
 from distchar.generator.tuning import tune
+from distchar.lora.saved import save_inits
 from distchar.plots import TYPE_PALETTE, save_figure, use_style
-from distchar.stages.distances import load_profiles
+from distchar.spectra.profiles import load_profiles
 
 log = logging.getLogger(__name__)
 
@@ -61,36 +62,6 @@ def start_params(S: np.ndarray, params: GeneratorSection, alpha: float) -> tuple
         scale = float(np.nanmax(S)) if np.isfinite(S).any() and np.nanmax(S) > 0 else 1.0
         default = GeneratorParams(alpha=alpha, xmin=scale, layer_length=1.0, index_length=1.0, nugget=params.nugget)
         return default, "default (S has fewer than two distinct positive values)"
-
-
-def check_fidelity(
-    real: np.ndarray, chosen: GeneratorParams, draws: int, seed: int, alpha: float
-) -> tuple[dict, list[np.ndarray]]:
-    """Mean and standard deviation of every objective over ``draws`` fresh synthetic matrices, and the matrices."""
-    rng, ref = np.random.default_rng(seed), reference(real, alpha=alpha)
-    matrices = [sample(chosen, *real.shape, rng) for _ in range(draws)]
-    scores = [fidelity(ref, matrix) for matrix in matrices]
-    summary = {name: {"mean": float(np.mean([s[name] for s in scores])), "sd": float(np.std([s[name] for s in scores]))}
-               for name in OBJECTIVES}  # fmt: skip
-    return summary, matrices
-
-
-def generated_profiles(
-    chosen: dict[str, GeneratorParams], real: dict[str, np.ndarray], layers: dict[str, np.ndarray],
-    n_layers: int, rank: int, seed: int,
-) -> dict[str, np.ndarray]:  # fmt: skip
-    """One synthetic row per layer 0..n_layers-1 and type, scaled to the real top-``rank`` norm of its layer."""
-    rng = np.random.default_rng(seed)
-    profiles = {}
-    for kind, params in chosen.items():
-        k = real[kind].shape[1]
-        synthetic = sample(params, n_layers, k, rng)
-        target = np.full((n_layers, k), np.nan)
-        target[layers[kind]] = real[kind]
-        missing = np.isnan(target[:, 0])
-        target[missing] = np.median(real[kind], axis=0)
-        profiles[kind] = match_scale(synthetic, target, min(rank, k))
-    return profiles
 
 
 def plot_fronts(fronts: pd.DataFrame, model_name: str):
@@ -146,8 +117,6 @@ def plot_heatmaps(real: dict[str, np.ndarray], synthetic: dict[str, np.ndarray],
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    from distchar.distances import cosine_distances
-
     use_style()
     kinds = list(real)
     fig, axes = plt.subplots(2, len(kinds), figsize=(2.4 * len(kinds), 5.0), squeeze=False, layout="constrained")
@@ -162,39 +131,6 @@ def plot_heatmaps(real: dict[str, np.ndarray], synthetic: dict[str, np.ndarray],
         fig.colorbar(image, ax=axes[:, column], shrink=0.6)
     fig.suptitle(f"{model_name}: cosine distances between layers, real against synthetic")
     return fig
-
-
-def make_inits(
-    source: str, profiles: dict[str, np.ndarray], lora: LoraParams, folder: Path
-) -> tuple[list[dict], float]:
-    """Every init of ``lora.inits`` for every seed, saved under ``folder``; the index rows and the
-    seconds spent making all of them (loading excluded)."""
-    import torch
-    from safetensors.torch import save_file
-
-    from distchar.lora import COMPENSATED, DETERMINISTIC, apply_init, init_state
-    from distchar.models.loading import load_transformers_model
-    from distchar.models.sources import resolve_source
-
-    resolved = resolve_source(source)
-    base = load_transformers_model(resolved)
-    folder.mkdir(parents=True, exist_ok=True)
-    rows, started = [], time.perf_counter()
-    for name in lora.inits:
-        made = None
-        for seed in lora.seeds:
-            if made is None or name not in DETERMINISTIC:
-                with torch.no_grad():
-                    model = apply_init(copy.deepcopy(base), name, resolved.architecture, rank=lora.rank,
-                                       lora_alpha=lora.alpha, profiles=profiles, seed=seed)  # fmt: skip
-                file = f"{name}.safetensors" if name in DETERMINISTIC else f"{name}.seed{seed}.safetensors"
-                metadata = {"init": name, "rank": str(lora.rank), "lora_alpha": str(lora.alpha),
-                            "compensated": str(name in COMPENSATED).lower(), "source": source}  # fmt: skip
-                save_file(init_state(model, resolved.architecture), folder / file, metadata=metadata)
-                made = file
-                del model
-            rows.append({"init": name, "seed": seed, "file": made, "compensated": name in COMPENSATED})
-    return rows, time.perf_counter() - started
 
 
 def run_generator(
@@ -238,9 +174,7 @@ def run_generator(
     profiles = generated_profiles(chosen, real, layers, n_layers, lora.rank, params.seed)
     fronts = pd.DataFrame(fronts)
     with atomic_directory(out_dir) as scratch:
-        index_rows, inits_s = make_inits(source, profiles, lora, scratch / "inits")
-        (scratch / "inits" / "index.json").write_text(json.dumps(
-            {"rank": lora.rank, "lora_alpha": lora.alpha, "inits": index_rows}, indent=1) + "\n")  # fmt: skip
+        _, inits_s = save_inits(source, profiles, lora.inits, lora.seeds, lora.rank, lora.alpha, scratch / "inits")
         np.savez(scratch / "profiles.npz", **profiles)
         fronts.to_csv(scratch / "pareto_front.csv", index=False, float_format="%.6g")
         settings = {"crowding": params.crowding, "population": params.population,

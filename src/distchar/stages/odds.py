@@ -1,8 +1,8 @@
-"""Stage 08 (probabilistic_reasoning@MODEL): one causal LM on the What Are the Odds? profile.
+"""Stage 08 (odds@MODEL): one causal LM on the What Are the Odds? profile.
 
 Reads ``results/08_odds_questions/benchmark.jsonl`` and ``floors.csv``, asks the questions of
 ``odds.profile`` (sampling questions ``odds.sampling_n`` times at temperature 1, the rest
-greedily), and writes in ``results/08_probabilistic_reasoning/<model>/``:
+greedily), and writes in ``results/08_odds/<model>/``:
 
 - ``answers.csv``: every question with the raw answer; its columns are the re-scoring format
   (``python -m distchar.studies.odds.rescore answers.csv`` reproduces the scores);
@@ -25,11 +25,11 @@ import pandas as pd
 
 from distchar.atomic import atomic_directory
 from distchar.config import OddsParams
+from distchar.models.chat import generate, load_language_model
 from distchar.plots import save_figure, use_style
-from distchar.stages.odds_questions import read_questions
-from distchar.studies.odds.harness import generate, load_language_model
+from distchar.studies.odds.parsing import ANSWER_CLOSE, ANSWER_OPEN
 from distchar.studies.odds.profiles import select
-from distchar.studies.odds.questions import repeat_sampling
+from distchar.studies.odds.questions import read_questions, repeat_sampling
 from distchar.studies.odds.scoring import group_errors, metrics, noise_floor, score_rows, summarise
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,8 @@ def ask_model(lm, questions: pd.DataFrame, params: OddsParams) -> tuple[list[str
             continue
         started = time.perf_counter()
         out = generate(lm, questions["prompt"].iloc[index].tolist(), max_new_tokens=params.max_new_tokens,
-                       batch_size=params.batch_size, prefill=params.prefill_answer_tag, temperature=temperature,
-                       seed=params.seed)  # fmt: skip
+                       batch_size=params.batch_size, prefill=ANSWER_OPEN if params.prefill_answer_tag else "",
+                       stop=ANSWER_CLOSE, temperature=temperature, seed=params.seed)  # fmt: skip
         timings[f"{name}_s"] = round(time.perf_counter() - started, 2)
         for i, text in zip(index, out, strict=True):
             answers[i] = text

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
 import time
 from pathlib import Path
@@ -26,31 +25,15 @@ import pandas as pd
 
 from distchar.atomic import atomic_directory
 from distchar.config import OddsParams, load_params
-from distchar.errors import DistcharError, command
+from distchar.errors import command
+from distchar.results import stage_folder
 from distchar.studies.odds.distributions import load_real_world
 from distchar.studies.odds.floors import floors
-from distchar.studies.odds.questions import benchmark_questions, finetuning_splits, repeat_sampling
+from distchar.studies.odds.questions import benchmark_questions, finetuning_splits, repeat_sampling, write_jsonl
 
 log = logging.getLogger(__name__)
 TABLES = Path("data/what_are_the_odds_real_world.json")
-OUT = Path("results/08_odds_questions")
-
-
-def write_jsonl(rows: list[dict], path: Path) -> None:
-    with open(path, "w") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, sort_keys=True) + "\n")
-
-
-def read_questions(path: Path) -> pd.DataFrame:
-    """A question file as a DataFrame (every column present, None where a task has no such field)."""
-    if not path.exists():
-        raise DistcharError(f"No question set at {path}; run `dvc repro odds_questions` first.")
-    frame = pd.read_json(path, lines=True, dtype=False)
-    for column in ("value", "low", "high", "truth"):
-        if column not in frame:
-            frame[column] = math.nan
-    return frame
+OUT = stage_folder("odds_questions")
 
 
 def floor_metrics(table: pd.DataFrame) -> dict:

@@ -1,1 +1,2 @@
-"""The companion studies: What Are the Odds? (odds), DSL under attack (robustness), NSGA-II crowding (moo)."""
+"""The companion studies: What Are the Odds? (odds, study 08), the distribution-restrained softmax loss
+under attack (robustness, study 09), NSGA-II crowding distances (nsga2, study 10)."""

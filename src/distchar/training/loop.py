@@ -26,7 +26,8 @@ from typing import Literal
 import torch
 
 from distchar.losses import causal_lm_loss, classification_loss
-from distchar.training.tasks import Example, batches
+from distchar.training.batches import batches
+from distchar.training.examples import Example
 
 log = logging.getLogger(__name__)
 

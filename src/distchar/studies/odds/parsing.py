@@ -22,7 +22,9 @@ import math
 import re
 from dataclasses import dataclass
 
-_TAG = re.compile(r"<answer>(.*?)(</answer>|$)", re.IGNORECASE | re.DOTALL)
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+"""The tags the questions ask the answer inside (the harness stops at the closing one)."""
+_TAG = re.compile(rf"{ANSWER_OPEN}(.*?)({ANSWER_CLOSE}|$)", re.IGNORECASE | re.DOTALL)
 _NUMBER = r"[-+\u2212]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _TIMES_TEN = re.compile(rf"({_NUMBER})\s*(?:x|\u00d7|\*)\s*10\s*(?:\^|\*\*)\s*\(?([-+\u2212]?\d+)\)?")
 _FRACTION = re.compile(rf"({_NUMBER})\s*/\s*({_NUMBER})")

@@ -31,10 +31,14 @@ unseen in training. The benchmark's fixed distributions are never drawn into any
 
 from __future__ import annotations
 
+import json
+import math
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from distchar.errors import DistcharError
 from distchar.studies.odds.distributions import (
@@ -251,3 +255,20 @@ def repeat_sampling(questions, n: int):
     repeated = questions[sampling].loc[lambda f: f.index.repeat(n)].copy()
     repeated["sample"] = repeated.groupby(level=0).cumcount()
     return pd.concat([questions[~sampling].assign(sample=0), repeated], ignore_index=True)
+
+
+def write_jsonl(rows: list[dict], path: Path) -> None:
+    with open(path, "w") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def read_questions(path: Path) -> pd.DataFrame:
+    """A question file as a DataFrame (every column present, None where a task has no such field)."""
+    if not path.exists():
+        raise DistcharError(f"No question set at {path}; run `dvc repro odds_questions` first.")
+    frame = pd.read_json(path, lines=True, dtype=False)
+    for column in ("value", "low", "high", "truth"):
+        if column not in frame:
+            frame[column] = math.nan
+    return frame

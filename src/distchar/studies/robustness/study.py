@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from distchar.evaluation.comparisons import holm, paired_comparison, seed_interval
+from distchar.statistics import holm, paired_comparison, seed_interval
 from distchar.studies.robustness.attacks import attacked_images, l2_distance, make_attack, robust
 from distchar.studies.robustness.spread import correlation, non_target_spreads
 from distchar.studies.robustness.testbed import digits_split, loss_specs, predict, train_classifier

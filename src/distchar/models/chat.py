@@ -1,21 +1,23 @@
-"""Running a causal LM on the benchmark: chat template, batched generation with shared prefixes.
+"""Asking a causal LM many questions: chat template, batched generation with shared prefixes.
 
 ``generate`` is greedy (or temperature sampling) over many prompts at once:
 
 - Prompts are tokenised whole (chat template applied, optionally the assistant turn opened with
-  ``<answer>``), sorted, and grouped where they share a long token prefix: a group's shared
-  prefix is computed once and its key/value cache copied to every member, so a member costs only
-  its few distinct tokens. Grouping is greedy over the sorted prompts: a prompt joins the open
-  group when that does not increase the tokens computed (shared prefix c of n members with the
-  newcomer, c' the prefix after it joins: join when c' > 0 and n c' >= (n - 1) c).
+  a ``prefill`` text such as ``<answer>``), sorted, and grouped where they share a long token
+  prefix: a group's shared prefix is computed once and its key/value cache copied to every
+  member, so a member costs only its few distinct tokens. Grouping is greedy over the sorted
+  prompts: a prompt joins the open group when that does not increase the tokens computed (shared
+  prefix c of n members with the newcomer, c' the prefix after it joins: join when c' > 0 and
+  n c' >= (n - 1) c).
 - Groups are packed into batches of ``batch_size`` prompts. Prefixes are left-padded, the distinct
   tails left-padded after them (the attention mask has zeros in the middle; positions are counted
   over real tokens only), then one token per step for every unfinished prompt.
-- A prompt stops at the end-of-turn token or once its text holds ``</answer>``; the batch stops
-  when all have stopped or after ``max_new_tokens``.
+- A prompt stops at the end-of-turn token or once its text holds ``stop`` (e.g. ``</answer>``;
+  the answer is cut after it); the batch stops when all have stopped or after ``max_new_tokens``.
 
 ``generate_one_by_one`` is the baseline: ``model.generate`` on each prompt alone, the way most
-evaluation scripts run; the batching benchmark compares the two on the same questions.
+evaluation scripts run; the batching benchmark compares the two on the same questions. Study 08
+(What Are the Odds?) and the ``odds`` fine-tuning task ask their questions through this module.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from dataclasses import dataclass
 import torch
 
 from distchar.errors import DistcharError
+from distchar.models.loading import load_tokenizer, load_transformers_model
+from distchar.models.sources import resolve_source
 
 log = logging.getLogger(__name__)
-STOP = "</answer>"
-PREFILL = "<answer>"
 PLAIN_TEMPLATE = "{prompt}\n\nAnswer: "
 """Used for models without a chat template (base models): the question, then 'Answer: '."""
 
@@ -52,9 +54,9 @@ class LanguageModel:
     tokenizer: object
     source: str
 
-    def render(self, prompt: str, prefill: bool) -> str:
-        """The full text fed to the model: chat template (or ``PLAIN_TEMPLATE``), then the prefill."""
-        return chat_prompt(self.tokenizer, prompt) + (PREFILL if prefill else "")
+    def render(self, prompt: str, prefill: str = "") -> str:
+        """The full text fed to the model: chat template (or ``PLAIN_TEMPLATE``), then ``prefill``."""
+        return chat_prompt(self.tokenizer, prompt) + prefill
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of rendered texts (the template already holds any special tokens it needs)."""
@@ -68,12 +70,9 @@ class LanguageModel:
 
 def load_language_model(source: str, device: str = "cpu") -> LanguageModel:
     """Load a causal LM and its tokenizer from a params.yaml source (bundled, GGUF, folder, hub id)."""
-    from distchar.models.loading import load_tokenizer, load_transformers_model
-    from distchar.models.sources import resolve_source
-
     resolved = resolve_source(source)
     if resolved.architecture.name == "bert":
-        raise DistcharError(f"Model source '{source}' is a BERT encoder; What Are the Odds? needs a causal LM.")
+        raise DistcharError(f"Model source '{source}' is a BERT encoder; generating answers needs a causal LM.")
     tokenizer = load_tokenizer(resolved)
     model = load_transformers_model(resolved, "causal_lm").to(device)
     return LanguageModel(model, tokenizer, source)
@@ -131,6 +130,7 @@ def _run_batch(
     max_new_tokens: int,
     temperature: float,
     generator: torch.Generator | None,
+    stop: str,
 ) -> list[list[int]]:
     """New token ids for each sequence; ``shared[i]`` tokens of sequence i come from its group's prefix."""
     model, device = lm.model, next(lm.model.parameters()).device
@@ -171,7 +171,7 @@ def _run_batch(
                 done[i] = True
                 continue
             new[i].append(t)
-            if STOP in lm.tokenizer.decode(new[i][-4:]):
+            if stop and stop in lm.tokenizer.decode(new[i][-4:]):
                 done[i] = True
         if bool(done.all()):
             break
@@ -181,8 +181,8 @@ def _run_batch(
     return new
 
 
-def _cut(text: str) -> str:
-    return text[: text.index(STOP) + len(STOP)] if STOP in text else text
+def _cut(text: str, stop: str) -> str:
+    return text[: text.index(stop) + len(stop)] if stop and stop in text else text
 
 
 def generate(
@@ -191,13 +191,15 @@ def generate(
     *,
     max_new_tokens: int = 32,
     batch_size: int = 32,
-    prefill: bool = False,
+    prefill: str = "",
+    stop: str = "",
     temperature: float = 0.0,
     seed: int = 0,
     progress: bool = True,
 ) -> list[str]:
-    """The assistant's answer to each prompt (with the prefill, cut after ``</answer>``); see the
-    module docstring. ``temperature`` 0 is greedy."""
+    """The assistant's answer to each prompt: ``prefill`` (text that opens the assistant turn) and
+    what the model adds, cut after ``stop`` (empty: at the end of turn or ``max_new_tokens``); see
+    the module docstring. ``temperature`` 0 is greedy."""
     from tqdm.auto import tqdm
 
     if not prompts:
@@ -214,26 +216,24 @@ def generate(
     for start in tqdm(range(0, len(order), batch_size), desc="generate", disable=not progress, mininterval=5):
         batch = order[start : start + batch_size]
         new = _run_batch(lm, [seqs[i] for i in batch], [shared[i] for i in batch], max_new_tokens, temperature,
-                         generator)  # fmt: skip
+                         generator, stop)  # fmt: skip
         for i, ids in zip(batch, new, strict=True):
-            answers[i] = _cut((PREFILL if prefill else "") + lm.tokenizer.decode(ids, skip_special_tokens=True))
+            answers[i] = _cut(prefill + lm.tokenizer.decode(ids, skip_special_tokens=True), stop)
     return answers
 
 
 @torch.inference_mode()
-def generate_one_by_one(lm: LanguageModel, prompts: list[str], *, max_new_tokens: int = 32, prefill: bool = False,
-                        ) -> list[str]:  # fmt: skip
-    """The baseline: ``model.generate`` (greedy) on each prompt alone, stopping at ``</answer>``."""
+def generate_one_by_one(lm: LanguageModel, prompts: list[str], *, max_new_tokens: int = 32, prefill: str = "",
+                        stop: str = "") -> list[str]:  # fmt: skip
+    """The baseline: ``model.generate`` (greedy) on each prompt alone, stopping at ``stop``."""
     device = next(lm.model.parameters()).device
     answers = []
     for ids in lm.encode([lm.render(p, prefill) for p in prompts]):
         x = torch.tensor([ids], device=device)
         out = lm.model.generate(
             x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens, do_sample=False,
-            stop_strings=[STOP], tokenizer=lm.tokenizer, pad_token_id=lm.tokenizer.pad_token_id,
+            stop_strings=[stop] if stop else None, tokenizer=lm.tokenizer, pad_token_id=lm.tokenizer.pad_token_id,
             eos_token_id=sorted(lm.stop_ids),
         )  # fmt: skip
-        answers.append(
-            _cut((PREFILL if prefill else "") + lm.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True))
-        )
+        answers.append(_cut(prefill + lm.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True), stop))
     return answers

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import cdist
 
-from distchar.studies.moo.problems import non_dominated, true_front, uniform_front
+from distchar.studies.nsga2.problems import non_dominated, true_front, uniform_front
 
 METRICS = ("upsilon", "delta", "igd", "hv")
 LOWER_IS_BETTER = {"upsilon": True, "delta": True, "igd": True, "hv": False}

@@ -10,8 +10,8 @@ True Pareto fronts (``true_front(name)``, dense and sorted by f1):
   grid over the decision space together with the final populations of three long NSGA-II runs
   (population 300, 300 generations; seeds 0-2); a grid alone leaves KUR's front sparse (65 points).
   That takes about 80 s, so the result ships as ``resources/computed_fronts.npz``, written by
-  ``python -m distchar.studies.moo.problems --write-fronts``; the tests check it against 200,000
-  random points. ``python -m distchar.studies.moo.problems`` prints every front's size and range.
+  ``python -m distchar.studies.nsga2.problems --write-fronts``; the tests check it against 200,000
+  random points. ``python -m distchar.studies.nsga2.problems`` prints every front's size and range.
 
 The metrics need the front as 500 points evenly spaced along it (Deb's convergence measure):
 ``uniform_front`` spaces them by arc length and skips the gaps of a disconnected front.

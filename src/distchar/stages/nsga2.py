@@ -1,7 +1,7 @@
 """Study 10: the improved crowding distance (Chu and Yu 2018) against NSGA-II's own on nine problems.
 
-Runs ``nsga2.variants`` x ``nsga2.problems`` x ``nsga2.seeds`` (``distchar.studies.moo.study``) and
-writes, in ``results/10_nsga2_crowding/``:
+Runs ``nsga2.variants`` x ``nsga2.problems`` x ``nsga2.seeds`` (``distchar.studies.nsga2.study``) and
+writes, in ``results/10_nsga2/``:
 
 - ``curves.csv``: Upsilon, Delta, IGD and HV of every run after every generation;
 - ``finals.csv``: one row per run, the metrics at the end and IGD at each snapshot generation;
@@ -24,9 +24,9 @@ import pandas as pd
 from distchar.atomic import atomic_directory
 from distchar.config import Nsga2Params
 from distchar.plots import save_figure, use_style
-from distchar.studies.moo.metrics import METRICS
-from distchar.studies.moo.problems import LABELS, true_front
-from distchar.studies.moo.study import compare_to_cd, final_table, lower_is_better, run_all, summary_table
+from distchar.studies.nsga2.metrics import METRICS
+from distchar.studies.nsga2.problems import LABELS, true_front
+from distchar.studies.nsga2.study import compare_to_cd, final_table, lower_is_better, run_all, summary_table
 
 NAMES = {"cd": "cd (NSGA-II)", "improved": "improved (Chu & Yu)", "pcd": "pcd (pruning)", "ce": "ce", "mnn": "mnn",
          "2nn": "2nn"}  # fmt: skip

@@ -146,7 +146,7 @@ def test_comparisons_masking_and_spread_tables_on_planted_data():
 
 
 def test_the_stage_writes_the_table_figures_and_metrics(tmp_path):
-    from distchar.stages.dsl_robustness import run_study
+    from distchar.stages.robustness import run_study
 
     settings = RobustnessParams(architectures=["mlp"], losses=["ce", "dsl", "label_smoothing"], dsl_b=[0.01],
                                 seeds=2, epochs=5, attack_examples=12, epsilons=[0.05, 0.1], pgd_steps=5,

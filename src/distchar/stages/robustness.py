@@ -2,7 +2,7 @@
 
 Trains ``robustness.architectures`` x losses (ce, DSL per coefficient, label smoothing) x seeds on
 scikit-learn's digits, attacks every model (``distchar.studies.robustness``) and writes, in
-``results/09_dsl_robustness/``:
+``results/09_robustness/``:
 
 - ``clean.csv`` (every test image of every model: correct or not) and ``attacked.csv`` (the
   attacked images: robust or not under each attack, CW's L2 distance, the non-target spreads);

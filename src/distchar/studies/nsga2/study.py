@@ -24,10 +24,10 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
-from distchar.evaluation.comparisons import holm
-from distchar.studies.moo.crowding import crowding_function
-from distchar.studies.moo.metrics import LOWER_IS_BETTER, METRICS, FrontQuality
-from distchar.studies.moo.problems import get_problem, true_front
+from distchar.crowding import crowding_function
+from distchar.statistics import holm
+from distchar.studies.nsga2.metrics import LOWER_IS_BETTER, METRICS, FrontQuality
+from distchar.studies.nsga2.problems import get_problem, true_front
 
 log = logging.getLogger(__name__)
 

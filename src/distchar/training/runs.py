@@ -1,0 +1,37 @@
+"""Stage 06's runs on disk: ``<task>/<init>/seed<S>_lr<LR>/`` with ``adapter.safetensors`` (the
+trained tensors), ``run.json`` (settings, losses, tokens, seconds) and ``dvclive/`` (loss,
+learning rate and gradient norm per step). Written by stage 06, read by stage 07."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from distchar.errors import DistcharError
+
+ADAPTER, RECORD = "adapter.safetensors", "run.json"
+
+
+def run_name(seed: int, learning_rate: float) -> str:
+    return f"seed{seed}_lr{learning_rate:g}"
+
+
+def read_runs(train_dir: Path, inits: list[str], seeds: list[int], learning_rates: list[float]) -> list[dict]:
+    """The run.json of every init x seed x learning rate, with ``dir``; each must be there."""
+    runs = []
+    for name in inits:
+        for seed in seeds:
+            for learning_rate in learning_rates:
+                path = Path(train_dir) / name / run_name(seed, learning_rate) / RECORD
+                if not path.exists():
+                    raise DistcharError(f"Stage 06 left no run at {path.parent}; rerun it (dvc repro train).")
+                runs.append(json.loads(path.read_text()) | {"dir": str(path.parent)})
+    return runs
+
+
+def loss_curve(run_dir: Path) -> pd.Series:
+    """Training loss by step, from the run's dvclive log."""
+    frame = pd.read_csv(Path(run_dir) / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv", sep="\t")
+    return frame.set_index("step")["loss"]
