@@ -169,3 +169,15 @@ def test_the_documented_gpu_profile_is_valid_params(tmp_path):
 def test_the_documented_full_nsga2_profile_is_valid_params(tmp_path):
     full = apply_documented_preset("nsga2-full-profile", "nsga2.md", tmp_path).nsga2
     assert full.seeds == 30 and set(full.variants) == {"cd", "improved", "pcd", "ce", "mnn", "2nn"}
+
+
+def test_auto_runs_on_cuda_when_present_and_cuda_without_it_is_one_sentence():
+    import torch
+
+    from distchar.devices import resolve_device
+
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DistcharError, match="params.yaml: odds.device is 'cuda' but no CUDA device is available"):
+            resolve_device("cuda", "odds.device")

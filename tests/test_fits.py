@@ -78,10 +78,25 @@ def test_clusters_find_two_blocks_of_layers():
     assert ranges([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8"
 
 
+ROW = {"type": "q", "preferred": "lognormal", "xmin": 0.002, "tail_share": 0.4, "n": 435, "alpha": 1.9,
+       "sigma": 0.06, "D": 0.07, "gof_p": 0.02, "R_lognormal": -2.1, "p_lognormal": 0.03,
+       "spearman_rho": 0.58, "clusters": "0; 1-29"}  # fmt: skip
+
+
 def test_description_sentence_comes_from_the_numbers():
-    row = {"type": "q", "preferred": "lognormal", "xmin": 0.002, "tail_share": 0.4, "n": 435, "alpha": 1.9,
-           "sigma": 0.06, "D": 0.07, "gof_p": 0.02, "R_lognormal": -2.1, "p_lognormal": 0.03,
-           "spearman_rho": 0.58, "clusters": "0; 1-29"}  # fmt: skip
-    sentence = describe(row)
-    assert "alpha = 1.90 +- 0.06" in sentence and "a log-normal describes it better" in sentence
+    sentence = describe(ROW)
+    assert "alpha = 1.90 +- 0.06" in sentence and "a log-normal describes it best" in sentence
     assert "grows with layer gap (Spearman rho = 0.58)" in sentence and "layers cluster as 0; 1-29" in sentence
+
+
+def test_a_power_law_rejected_by_the_bootstrap_is_called_rejected_and_an_alternative_named():
+    rejected = describe(ROW)  # bootstrap p 0.02: CSN reject the power law below 0.1
+    assert "the bootstrap rejects a power law (p = 0.02 < 0.1" in rejected and "fits a power law" not in rejected
+    assert "a log-normal describes it best" in rejected
+    unclear = describe({**ROW, "preferred": "inconclusive"})
+    assert "rejects a power law" in unclear and "cannot tell which family describes it best" in unclear
+    kept = describe({**ROW, "gof_p": 0.4, "preferred": "power_law"})
+    assert "the tail fits a power law with alpha = 1.90" in kept and "bootstrap p = 0.40" in kept
+    assert "the power law beats every alternative" in kept and "rejects" not in kept
+    untested = describe({**ROW, "gof_p": float("nan"), "preferred": "power_law"})  # bootstrap skipped
+    assert "the tail fits a power law" in untested and "bootstrap" not in untested

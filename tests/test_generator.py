@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from distchar.generator.fidelity import fidelity, upper_distances
+from distchar.generator.fidelity import FAILED_FIT_GAP, fidelity, reference, upper_distances
 from distchar.generator.gp_pareto import GeneratorParams, _kernel_factor, estimate, match_scale, sample, sample_latent
 from distchar.generator.tuning import knee_index, tune
 
@@ -57,15 +57,18 @@ def test_fidelity_of_a_matrix_with_itself_is_perfect_and_of_a_different_one_is_n
     real = sample(KNOWN, 30, 64, np.random.default_rng(3))
     same = fidelity(real, real)
     assert same["distance_ks"] == 0 and same["spectrum_wasserstein"] == 0
-    assert same["alpha_gap"] in (0.0, 1.0)  # 1.0 only if the fit itself fails
+    assert same["alpha_gap"] in (0.0, FAILED_FIT_GAP)  # the latter only if the fit itself fails
     other = fidelity(real, sample(GeneratorParams(6.0, 3.0, 0.5, 0.5, 0.5), 30, 64, np.random.default_rng(4)))
     assert other["distance_ks"] > 0.3 and other["spectrum_wasserstein"] > 0.5
 
 
-def test_a_failed_fit_never_scores_well():
+def test_a_failed_fit_scores_worse_than_any_fitted_one():
     real = sample(KNOWN, 30, 64, np.random.default_rng(5))
     constant = np.tile(np.linspace(5, 1, 64), (30, 1))  # all distances 0: no fit
-    assert fidelity(real, constant)["alpha_gap"] == 1.0
+    failed = fidelity(real, constant)["alpha_gap"]
+    fitted = sample(KNOWN, 30, 64, np.random.default_rng(6))
+    for target in (reference(real).alpha, 1.001, 1e6):  # a close fit, and fits as far from the real alpha as can be
+        assert fidelity(reference(real, alpha=target), fitted)["alpha_gap"] < failed
 
 
 def test_knee_is_the_point_closest_to_the_ideal_after_scaling():

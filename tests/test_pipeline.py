@@ -36,7 +36,7 @@ TRAINING_TINY = (
     "                train_size: 64, eval_size: 60}\n"
     "  learning_rates: [1.0e-3, 4.0e-3]\n  loss: ce\n  dsl_b: 1.0e-3\n  dsl_lm_b: 1.0e-5\n  warmup_ratio: 0.1\n"
     "  checkpoint_every: 2\n"
-    "evaluate: {bootstrap: 200}\n"
+    "evaluate: {permutations: 200}\n"
 )
 
 

@@ -104,6 +104,7 @@ class OddsParams(Section):
     sampling_n: int = Field(default=20, ge=2, le=10_000, description="Samples asked per group in the sampling task.")
     batch_size: int = Field(default=64, ge=1, le=4096, description="Prompts generated at once.")
     max_new_tokens: int = Field(default=32, ge=1, le=1024, description="Longest answer generated.")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when present.")
     prefill_answer_tag: bool = Field(
         default=False, description="Open the assistant turn with '<answer>' (the paper does not)."
     )
@@ -231,9 +232,13 @@ class EvaluateParams(Section):
         default_factory=lambda: ["default", "pissa", "olora", "matched_random"],
         description="The inits claim_init must beat (each present in lora.inits).",
     )
-    bootstrap: int = Field(default=2000, ge=100, le=1_000_000, description="Paired bootstrap resamples.")
+    permutations: int = Field(
+        default=20000, ge=100, le=1_000_000,
+        description="Random sign patterns of the sign-flip test over seeds when there are more than 16 seeds "
+        "(up to 16, every pattern is enumerated).",
+    )  # fmt: skip
     confidence: float = Field(default=0.95, gt=0.5, lt=1, description="Level of every interval.")
-    seed: int = Field(default=0, ge=0, description="Seeds the bootstrap.")
+    seed: int = Field(default=0, ge=0, description="Seeds the random sign patterns.")
     batch_size: int = Field(default=32, ge=1, le=4096, description="Examples per forward pass when evaluating.")
     test_all_runs: bool = Field(
         default=False,

@@ -1,13 +1,23 @@
-"""Statistics shared by the studies: seed intervals, paired comparisons, multiple testing.
+"""Statistics shared by the studies: inference at the level of the unit that varies.
 
-- ``seed_interval``: the mean over seeds with a Student-t interval (with 2 seeds the t quantile is
-  12.7, and the interval is as wide as it should be).
+Claims about an init or a loss are claims about training runs, so a comparison's unit is the
+training seed, not the test example: examples scored by one trained model share that model's
+luck, and thousands of them say nothing about how a second training run would come out.
+
+- ``seed_interval``: the mean over seeds with a Student-t interval (with 2 seeds the t quantile
+  is 12.7, and the interval is as wide as it should be).
 - ``paired_comparison``: A against B on (seeds, examples) arrays of per-example scores, oriented
-  so that positive favours A: a two-level bootstrap (seeds, then examples, the same draws for both)
-  with its percentile interval and two-sided p; the Wilcoxon signed-rank test on the per-example
-  differences averaged over seeds; the effect size d_z.
-- ``holm``: Holm-Bonferroni adjusted p-values; ``verdict``: yes / no / inconclusive from a
-  difference and its adjusted p.
+  so that positive favours A, paired by seed (every init of a seed shares the data order and
+  start). Each seed gives one difference, the mean over its examples; the verdict's p is the
+  exact sign-flip permutation test over those per-seed differences (two-sided; exact up to 16
+  seeds, Monte Carlo beyond), the interval a Student-t interval over them, the effect size d_z
+  their mean over their standard deviation. Its false-positive rate is right however large the
+  between-seed variance (simulated: ``tests/test_comparisons.py``). With n seeds the smallest p
+  it can give is 2 / 2^n: 6 seeds are needed for p < 0.05, more under Holm; below that the verdict
+  is ``underpowered (n seeds)``. The example-level spread is kept only as a precision figure:
+  ``example_se``, the mean over seeds of the standard error of one seed's mean difference.
+- ``holm``: Holm-Bonferroni adjusted p-values; ``verdict``: yes / no / inconclusive /
+  underpowered from a difference, its adjusted p and the smallest adjusted p the design allows.
 """
 
 from __future__ import annotations
@@ -34,14 +44,15 @@ def seed_interval(values, confidence: float = 0.95) -> tuple[float, float, float
 
 @dataclass
 class Comparison:
-    """A against B on per-example scores (positive difference: A better)."""
+    """A against B over seeds (positive difference: A better); see the module docstring."""
 
     difference: float
     low: float
     high: float
-    p_bootstrap: float
-    p_wilcoxon: float
+    p: float
+    p_min: float
     effect_size: float
+    example_se: float
     seeds: int
     examples: int
 
@@ -49,40 +60,52 @@ class Comparison:
         return asdict(self)
 
 
+EXACT_SEEDS = 16
+"""Up to this many seeds the sign-flip test enumerates every sign pattern (2^16 = 65,536)."""
+
+
+def sign_flip_p(differences, reps: int = 20000, seed: int = 0) -> tuple[float, float]:
+    """Two-sided sign-flip permutation p of mean(differences) = 0, and the smallest p possible.
+
+    Under no effect each per-seed difference is as likely positive as negative: p is the share of
+    sign patterns whose mean is at least as far from 0 as the observed one."""
+    d = np.asarray(differences, dtype=float)
+    n = len(d)
+    if n == 0:
+        return math.nan, math.nan
+    observed = abs(d.mean()) - 1e-12 * max(1.0, float(np.abs(d).max()))
+    if n <= EXACT_SEEDS:
+        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+        p = float((np.abs(signs @ d / n) >= observed).mean())
+        return p, 2.0 / 2**n
+    rng = np.random.default_rng(seed)
+    signs = rng.choice([-1.0, 1.0], size=(reps, n))
+    return float(((np.abs(signs @ d / n) >= observed).sum() + 1) / (reps + 1)), 1.0 / (reps + 1)
+
+
 def paired_comparison(
-    a: np.ndarray, b: np.ndarray, reps: int = 2000, confidence: float = 0.95, seed: int = 0
+    a: np.ndarray, b: np.ndarray, reps: int = 20000, confidence: float = 0.95, seed: int = 0
 ) -> Comparison:
-    """Two-level paired bootstrap of mean(a - b) over seeds (rows) and examples (columns).
+    """A against B at the seed level; see the module docstring.
 
     ``a`` and ``b`` are (seeds, examples) arrays of scores oriented so that larger is better,
-    row s of both from seed s and column i from test example i."""
-    from scipy.stats import wilcoxon
-
+    row s of both from seed s and column i from test example i (NaN: no score, left out)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 2 or a.size == 0:
         raise DistcharError(
             f"A paired comparison needs two (seeds, examples) arrays of one shape, not {a.shape} and {b.shape}."
         )
     difference = a - b
-    n_seeds, n_examples = difference.shape
-    rng = np.random.default_rng(seed)
-    per_seed_examples = np.empty(reps)
-    for r in range(reps):
-        rows = rng.integers(0, n_seeds, n_seeds)
-        cols = rng.integers(0, n_examples, n_examples)
-        per_seed_examples[r] = difference[np.ix_(rows, cols)].mean()
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(per_seed_examples, [tail, 1 - tail])
-    below, above = (per_seed_examples <= 0).mean(), (per_seed_examples >= 0).mean()
-    p_boot = float(min(1.0, 2 * min(below, above)))
-    per_example = difference.mean(axis=0)
-    if np.allclose(per_example, 0):
-        p_wil = 1.0
-    else:
-        p_wil = float(wilcoxon(per_example, zero_method="zsplit").pvalue)
-    sd = per_example.std(ddof=1) if n_examples > 1 else math.nan
-    effect = float(per_example.mean() / sd) if sd and np.isfinite(sd) and sd > 0 else 0.0
-    return Comparison(float(difference.mean()), float(low), float(high), p_boot, p_wil, effect, n_seeds, n_examples)
+    per_seed = np.nanmean(difference, axis=1)
+    mean, low, high = seed_interval(per_seed, confidence)
+    p, p_min = sign_flip_p(per_seed, reps, seed)
+    sd = per_seed.std(ddof=1) if len(per_seed) > 1 else math.nan
+    effect = float(per_seed.mean() / sd) if np.isfinite(sd) and sd > 0 else 0.0
+    counts = np.isfinite(difference).sum(axis=1)
+    example_se = (
+        float(np.mean(np.nanstd(difference, axis=1, ddof=1) / np.sqrt(counts))) if counts.min() > 1 else math.nan
+    )
+    return Comparison(mean, low, high, p, p_min, effect, example_se, len(per_seed), difference.shape[1])
 
 
 def holm(pvalues) -> np.ndarray:
@@ -97,8 +120,18 @@ def holm(pvalues) -> np.ndarray:
     return adjusted
 
 
-def verdict(difference: float, p_adjusted: float, confidence: float = 0.95) -> str:
-    """yes (A better, significant), no (B better, significant) or inconclusive."""
+def attainable(p_min: float, comparisons: int, confidence: float = 0.95) -> bool:
+    """Whether a design whose smallest p is ``p_min`` can reach significance after Holm over
+    ``comparisons`` tests (the smallest adjusted p is ``comparisons * p_min``)."""
+    return comparisons * p_min < 1 - confidence
+
+
+def verdict(difference: float, p_adjusted: float, confidence: float = 0.95, *, seeds: int | None = None,
+            reachable: bool = True) -> str:  # fmt: skip
+    """yes (A better, significant), no (B better, significant), inconclusive, or ``underpowered
+    (n seeds)`` when the design cannot reach significance whatever the data."""
+    if not reachable:
+        return f"underpowered ({seeds} seeds)"
     if p_adjusted < 1 - confidence:
         return "yes" if difference > 0 else "no"
     return "inconclusive"

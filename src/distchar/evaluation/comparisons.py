@@ -9,12 +9,13 @@ The rules (docs/research-notes.md section 1, after Lee et al. 2026 and Li et al.
   *paired* by seed and by test example.
 - **Intervals.** Per init, the mean over seeds with a Student-t interval
   (``distchar.statistics.seed_interval``).
-- **Paired comparison** (``distchar.statistics.paired_comparison``): the difference of the
-  per-example scores (oriented so that positive favours the first init) resampled by a two-level
-  bootstrap, seeds then test examples; beside it the Wilcoxon signed-rank test and the effect size.
-- **Claims** (``claim_table``): "does A beat B?" is *yes* when the Holm-adjusted bootstrap p is
-  below 1 - confidence and A is better, *no* when it is below and B is better, otherwise
-  *inconclusive*.
+- **Paired comparison** (``distchar.statistics.paired_comparison``): per seed, the mean
+  difference of the per-example scores (oriented so that positive favours the first init); the
+  exact sign-flip test over seeds, a t interval over seeds, the effect size d_z over seeds.
+- **Claims** (``claim_table``): "does A beat B?" is *yes* when the Holm-adjusted p is below
+  1 - confidence and A is better, *no* when it is below and B is better, *underpowered (n seeds)*
+  when Holm over the baselines cannot get below 1 - confidence with n seeds whatever the data
+  (2 / 2^n times the number of baselines), otherwise *inconclusive*.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import pandas as pd
 
 from distchar.errors import DistcharError
-from distchar.statistics import holm, verdict
+from distchar.statistics import attainable, holm, verdict
 
 
 def best_learning_rates(runs: pd.DataFrame) -> dict[str, float]:
@@ -43,11 +44,14 @@ def best_learning_rates(runs: pd.DataFrame) -> dict[str, float]:
 def claim_table(
     comparisons: pd.DataFrame, claim_init: str, baselines: list[str], confidence: float = 0.95
 ) -> pd.DataFrame:
-    """The rows of ``comparisons`` (columns a, b, difference, p_bootstrap, ...) where a is
-    ``claim_init`` and b a baseline, with Holm-adjusted p over those rows and the verdict."""
+    """The rows of ``comparisons`` (columns a, b, difference, p, p_min, seeds, ...) where a is
+    ``claim_init`` and b a baseline, with Holm-adjusted p over those rows and the verdict
+    (``underpowered (n seeds)`` when Holm over these rows cannot reach 1 - confidence)."""
     rows = comparisons[(comparisons["a"] == claim_init) & comparisons["b"].isin(baselines)].copy()
     if rows.empty:
         return rows.assign(p_holm=[], claim=[])
-    rows["p_holm"] = holm(rows["p_bootstrap"].to_numpy())
-    rows["claim"] = [verdict(d, p, confidence) for d, p in zip(rows["difference"], rows["p_holm"], strict=True)]
+    rows["p_holm"] = holm(rows["p"].to_numpy())
+    reachable = [attainable(p_min, len(rows), confidence) for p_min in rows["p_min"]]
+    columns = zip(rows["difference"], rows["p_holm"], rows["seeds"], reachable, strict=True)
+    rows["claim"] = [verdict(d, p, confidence, seeds=int(n), reachable=r) for d, p, n, r in columns]
     return rows.reset_index(drop=True)

@@ -33,9 +33,9 @@ def restore_run(base, architecture, init_state: dict, compensated: bool, rank: i
 @torch.no_grad()
 def validation_loss(model, examples: list[Example], pad_id: int, batch_size: int = 32) -> float:
     """Mean cross-entropy: per answer token for a causal LM, per example for a classifier."""
-    total, count = 0.0, 0
+    total, count, device = 0.0, 0, next(model.parameters()).device
     for start in range(0, len(examples), batch_size):
-        batch = collate(examples[start : start + batch_size], pad_id)
+        batch = {k: v.to(device) for k, v in collate(examples[start : start + batch_size], pad_id).items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
         labels = batch["labels"]
         if labels.ndim == 2:  # causal LM: the logit at t predicts the token at t + 1

@@ -12,6 +12,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from scipy.stats import spearmanr
 
+from distchar.fits.comparison import SIGNIFICANCE
+
 
 def gap_trend(gap: np.ndarray, distance: np.ndarray) -> tuple[float, float]:
     """Spearman's rho and its p-value between layer gap and distance (finite pairs only)."""
@@ -69,23 +71,32 @@ FAMILY_WORDS = {
 
 
 def describe(row: dict) -> str:
-    """One sentence about one type, from a row of the description table."""
+    """One sentence about one type, from a row of the description table. It follows Clauset,
+    Shalizi and Newman: with a bootstrap p below 0.1 the power law is rejected at that p, and the
+    sentence names the best-supported alternative instead of calling the tail a power law."""
     name = row["type"]
     if row["preferred"] == "insufficient":
         return f"{name}: too few distances for a fit ({row['reason']})."
     trend = "grows" if row["spearman_rho"] > 0.1 else ("shrinks" if row["spearman_rho"] < -0.1 else "barely changes")
-    fit = (
-        f"{name}: above xmin = {row['xmin']:.3g} ({row['tail_share']:.0%} of {row['n']} distances) the tail fits "
-        f"a power law with alpha = {row['alpha']:.2f} +- {row['sigma']:.2f} (KS D = {row['D']:.3f}"
-    )
-    fit += f", bootstrap p = {row['gof_p']:.2f})" if np.isfinite(row["gof_p"]) else ")"
+    tail = f"above xmin = {row['xmin']:.3g} ({row['tail_share']:.0%} of {row['n']} distances)"
+    numbers = f"alpha = {row['alpha']:.2f} +- {row['sigma']:.2f}, KS D = {row['D']:.3f}"
     r, p = row["R_lognormal"], row["p_lognormal"]
+    against = f"vs log-normal R = {r:.2f}, p = {p:.2f}"
     if row["preferred"] == "power_law":
-        verdict = "and the power law beats every alternative"
+        better = "and the power law beats every alternative"
     elif row["preferred"] == "inconclusive":
-        verdict = f"but the tests cannot separate it from the alternatives (vs log-normal R = {r:.2f}, p = {p:.2f})"
+        better = f"and the tests cannot tell which family describes it best ({against})"
     else:
-        verdict = f"but {FAMILY_WORDS[row['preferred']]} describes it better (vs log-normal R = {r:.2f}, p = {p:.2f})"
+        better = f"and {FAMILY_WORDS[row['preferred']]} describes it best ({against})"
+    gof = row["gof_p"]
+    if np.isfinite(gof) and gof < SIGNIFICANCE:
+        fit = (f"{name}: {tail} the bootstrap rejects a power law (p = {gof:.2f} < {SIGNIFICANCE:g}; best power-law "
+               f"fit {numbers})")  # fmt: skip
+    else:
+        fit = f"{name}: {tail} the tail fits a power law with {numbers}" + (
+            f", bootstrap p = {gof:.2f}" if np.isfinite(gof) else ""
+        )
+    verdict = better
     sentence = f"{fit}, {verdict}; distance {trend} with layer gap (Spearman rho = {row['spearman_rho']:.2f})"
     clusters = row["clusters"]
     if not clusters:

@@ -3,7 +3,9 @@
 - ``distance_ks``: two-sample KS statistic between the real and the synthetic cosine distances
   (upper triangles, stage 03's definition);
 - ``alpha_gap``: |alpha_real - alpha_synthetic| of the power-law fits of those distances (stage 04's
-  fitter); 1.0 where either fit is insufficient, so a failed fit is never a good score;
+  fitter), at most ``MAX_FIT_GAP``; ``FAILED_FIT_GAP``, worse than any fitted gap, where the
+  synthetic fit is insufficient, so NSGA-II never prefers a generator whose distances cannot be
+  fitted (where the real fit is insufficient every candidate gets it: no preference);
 - ``spectrum_wasserstein``: Wasserstein-1 distance between the logarithms of all real and all
   synthetic values (scale-free: a ratio error counts the same at every magnitude).
 """
@@ -20,7 +22,10 @@ from distchar.fits.power_law import fit_power_law
 from distchar.generator.gp_pareto import GeneratorParams, sample
 
 OBJECTIVES = ("distance_ks", "alpha_gap", "spectrum_wasserstein")
-FAILED_FIT_GAP = 1.0
+MAX_FIT_GAP = 50.0
+"""The largest alpha gap a successful fit scores (real gaps are 0.7-3.9 on SmolLM2)."""
+FAILED_FIT_GAP = 2 * MAX_FIT_GAP
+"""The gap of a synthetic draw whose power law cannot be fitted: worse than every fitted one."""
 
 
 def upper_distances(S: np.ndarray) -> np.ndarray:
@@ -57,7 +62,8 @@ def fidelity(real: np.ndarray | Reference, synthetic: np.ndarray, min_tail: int 
     d_syn = upper_distances(synthetic)
     ks = float(stats.ks_2samp(ref.distances, d_syn).statistic) if ref.distances.size and d_syn.size else 1.0
     fit_syn = fit_power_law(d_syn, min_tail)
-    gap = abs(ref.alpha - fit_syn.alpha) if ref.alpha is not None and fit_syn.sufficient else FAILED_FIT_GAP
+    fitted = ref.alpha is not None and fit_syn.sufficient
+    gap = min(abs(ref.alpha - fit_syn.alpha), MAX_FIT_GAP) if fitted else FAILED_FIT_GAP
     wasserstein = float(stats.wasserstein_distance(ref.log_values, log_values(synthetic)))
     return {"distance_ks": ks, "alpha_gap": float(gap), "spectrum_wasserstein": wasserstein}
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from distchar.devices import resolve_device
 from distchar.errors import DistcharError
 from distchar.models.loading import load_tokenizer, load_transformers_model
 from distchar.models.sources import resolve_source
@@ -68,13 +69,14 @@ class LanguageModel:
         return {i for i in ids if isinstance(i, int) and i != self.tokenizer.unk_token_id}
 
 
-def load_language_model(source: str, device: str = "cpu") -> LanguageModel:
-    """Load a causal LM and its tokenizer from a params.yaml source (bundled, GGUF, folder, hub id)."""
+def load_language_model(source: str, device: str = "auto") -> LanguageModel:
+    """Load a causal LM and its tokenizer from a params.yaml source (bundled, GGUF, folder, hub id)
+    onto ``device`` (``auto``: CUDA when present)."""
     resolved = resolve_source(source)
     if resolved.architecture.name == "bert":
         raise DistcharError(f"Model source '{source}' is a BERT encoder; generating answers needs a causal LM.")
     tokenizer = load_tokenizer(resolved)
-    model = load_transformers_model(resolved, "causal_lm").to(device)
+    model = load_transformers_model(resolved, "causal_lm").to(resolve_device(device, "odds.device"))
     return LanguageModel(model, tokenizer, source)
 
 

@@ -11,20 +11,12 @@ import torch
 from tqdm.auto import tqdm
 
 from distchar.config import SvdParams
+from distchar.devices import resolve_device
 from distchar.errors import DistcharError
 from distchar.models.architectures import CANONICAL_TYPES
 from distchar.models.projections import ProjectionMatrix, load_projection
 from distchar.spectra.singular_values import choose_method, exact_singular_values, randomized_singular_values
 from distchar.spectra.summaries import spectral_summary
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` is CUDA when present, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise DistcharError("params.yaml: svd.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'.")
-    return torch.device(device)
 
 
 def check_k(k: int | None, matrices: list[ProjectionMatrix]) -> None:
@@ -53,7 +45,7 @@ def compute_singular_values(
 ) -> tuple[dict[tuple[int, str], np.ndarray], pd.DataFrame]:
     """Top-k values and summaries of each matrix; reads each matrix once, batch by batch."""
     k = None if params.k == "all" else params.k
-    device = resolve_device(params.device)
+    device = resolve_device(params.device, "svd.device")
     generator = torch.Generator().manual_seed(params.seed)
     values: dict[tuple[int, str], np.ndarray] = {}
     rows = []

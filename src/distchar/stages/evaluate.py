@@ -1,6 +1,7 @@
 """Stage 07 evaluate: every run of stage 06 scored, the inits compared at tuned learning rates.
 
-For one task, from ``results/06_train/<task>`` (the trained tensors), ``results/05_generator/
+Runs where training runs (``training.device``: ``auto`` is CUDA when present). For one task, from
+``results/06_train/<task>`` (the trained tensors), ``results/05_generator/
 <model>/inits`` (the starts) and the task's data, writes in ``results/07_evaluate/<task>/``:
 
 - ``runs.csv``: every init x seed x learning rate with its validation loss and training loss,
@@ -11,9 +12,11 @@ For one task, from ``results/06_train/<task>`` (the trained tensors), ``results/
   mean over seeds with a t interval of each test metric, beside the task's baseline row (odds:
   the model without fine-tuning, asked the same questions; sentiment: the majority class);
 - ``comparisons.csv``: every init against ``default`` and the claim init against every baseline:
-  paired two-level bootstrap difference with interval and p, Wilcoxon p, effect size d_z;
+  the mean over seeds of each seed's paired difference, its t interval over seeds, the exact
+  sign-flip p over seeds, the effect size d_z over seeds and the per-seed precision ``example_se``;
 - ``claims.csv`` and ``claims.md``: does ``evaluate.claim_init`` beat each of
-  ``evaluate.baselines``? yes / no / inconclusive (Holm over the baselines);
+  ``evaluate.baselines``? yes / no / inconclusive (Holm over the baselines), or
+  ``underpowered (n seeds)`` when n seeds cannot reach significance whatever the data;
 - ``loss_curves.csv`` (training loss per step, mean over seeds at the tuned rate, one column per
   init: ``dvc plots show``), ``loss_curves.png`` (mean and min-max band), ``differences.png``;
 - ``metrics.json`` (DVC metrics).
@@ -32,6 +35,7 @@ from safetensors.torch import load_file
 
 from distchar.atomic import atomic_directory
 from distchar.config import EvaluateParams, LoraParams, OddsParams, TaskSettings, TrainingParams
+from distchar.devices import resolve_device
 from distchar.evaluation.comparisons import best_learning_rates, claim_table
 from distchar.evaluation.runs import restore_run, validation_loss
 from distchar.lora.saved import load_index
@@ -76,7 +80,7 @@ def compare_inits(examples: pd.DataFrame, best: dict[str, float], task: Task, ev
         if a == b or a not in matrix or b not in matrix:
             continue
         comparison = paired_comparison(sign * matrix[a].to_numpy(), sign * matrix[b].to_numpy(),
-                                       evaluate.bootstrap, evaluate.confidence, evaluate.seed)  # fmt: skip
+                                       evaluate.permutations, evaluate.confidence, evaluate.seed)  # fmt: skip
         rows.append({"task": task.name, "a": a, "b": b, "lr_a": best[a], "lr_b": best[b], **comparison.as_dict()})
     return pd.DataFrame(rows)
 
@@ -124,19 +128,19 @@ def plot_differences(comparisons: pd.DataFrame, task: Task):
     direction = "higher" if task.higher_is_better else "lower"
     ax.set(xlabel=f"paired difference in {task.primary_metric}\n(positive: the first init is better; "
                   f"{direction} is better)",
-           title=f"{task.name}: paired differences at tuned learning rates\n(two-level bootstrap "
-                 "interval)")  # fmt: skip
+           title=f"{task.name}: paired differences at tuned learning rates\n(Student-t interval over "
+                 "seeds)")  # fmt: skip
     return fig
 
 
 def claims_markdown(claims: pd.DataFrame, task: str, model: str, metric: str, seeds: int) -> str:
     lines = [f"Does `{claims['a'].iloc[0]}` beat each baseline on `{task}` ({model}, {metric}, {seeds} seeds, "
              "tuned learning rates)?" if len(claims) else f"No claim rows for {task}.", "",
-             "| baseline | difference | interval | p (bootstrap) | p (Holm) | p (Wilcoxon) | d_z | claim |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| baseline | difference | interval over seeds | p (sign-flip over seeds) | p (Holm) | d_z | "
+             "per-seed SE | claim |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in claims.to_dict("records"):
         lines.append(f"| {r['b']} | {r['difference']:+.4f} | [{r['low']:+.4f}, {r['high']:+.4f}] | "
-                     f"{r['p_bootstrap']:.3f} | {r['p_holm']:.3f} | {r['p_wilcoxon']:.3f} | {r['effect_size']:+.3f} | "
+                     f"{r['p']:.3f} | {r['p_holm']:.3f} | {r['effect_size']:+.3f} | {r['example_se']:.4f} | "
                      f"**{r['claim']}** |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -152,7 +156,7 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
     resolved = resolve_source(source)
     tokenizer = load_tokenizer(resolved)
     scorer = Scorer(record_of, settings, tokenizer, evaluate, odds)
-    base = record_of.load_model(resolved, tokenizer)
+    base = record_of.load_model(resolved, tokenizer).to(resolve_device(training.device, "training.device"))
 
     def restored(run):  # the init file is read per restore: small, and cheaper than holding every init in memory
         row = index[(run["init"], run["seed"])]

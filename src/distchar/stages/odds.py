@@ -177,7 +177,7 @@ def run_evaluation(model_name: str, source: str, params: OddsParams, questions_d
     questions = repeat_sampling(select(read_questions(questions_dir / "benchmark.jsonl"), params.profile),
                                 params.sampling_n)  # fmt: skip
     floor_table = pd.read_csv(questions_dir / "floors.csv")
-    lm = load_language_model(source)
+    lm = load_language_model(source, params.device)
     loaded = time.perf_counter()
     answers, timings = ask_model(lm, questions, params)
     scored = score_rows(questions.assign(answer=answers), params.seed, params.reference_samples)

@@ -7,7 +7,7 @@ scikit-learn's digits, attacks every model (``distchar.studies.robustness``) and
 - ``clean.csv`` (every test image of every model: correct or not) and ``attacked.csv`` (the
   attacked images: robust or not under each attack, CW's L2 distance, the non-target spreads);
 - ``accuracy.csv``: per architecture, loss and measure the mean over seeds and its interval;
-- ``comparisons.csv``: every loss against ce (clean, PGD, AutoAttack; paired bootstrap, Holm);
+- ``comparisons.csv``: every loss against ce (clean, PGD, AutoAttack; sign-flip test over seeds, Holm);
 - ``masking.csv``: Square and AutoAttack against PGD per model type (the gradient-masking check);
 - ``spread.csv``: Spearman's rho of each non-target spread with PGD's success;
 - ``table.md``: the robustness table and the three verdicts in words; ``timings.csv``;
@@ -96,8 +96,7 @@ def _cell(accuracy: pd.DataFrame, architecture: str, loss: str, measure: str, pe
 
 
 def _p(p: float) -> str:
-    """A bootstrap p of 0 means no resample crossed zero: below 1 / 2000 (the resamples)."""
-    return "< 0.0005" if p == 0 else f"{p:.3g}"
+    return "n/a" if np.isnan(p) else f"{p:.3g}"
 
 
 def markdown_report(settings, accuracy, comparisons, masking, spreads) -> str:
@@ -123,8 +122,11 @@ def markdown_report(settings, accuracy, comparisons, masking, spreads) -> str:
         for loss in losses:
             cells = [_cell(accuracy, architecture, loss, f"pgd@{e:g}") for e in settings.epsilons]
             lines.append(f"| {architecture} | {loss} | " + " | ".join(cells) + " |")
-    lines += ["", f"**Against ce** (difference of accuracy in points, paired by seed and image, {confidence} "
-              f"bootstrap interval; Holm over the losses of one model and measure)", "",
+    lines += ["", f"**Against ce** (difference of accuracy in points, paired by seed: each seed's mean difference "
+              f"over its images, {confidence} Student-t interval over seeds, exact sign-flip test over seeds, Holm "
+              f"over the losses of one model and measure; {settings.seeds} seeds give no p below "
+              f"{2 / 2**settings.seeds:.3g}: a verdict is `underpowered` when Holm over the losses cannot reach "
+              f"p < {1 - settings.confidence:g} whatever the data)", "",
               "| model | measure | loss | difference | interval | p (Holm) | verdict |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in comparisons.itertuples():
@@ -140,16 +142,17 @@ def markdown_report(settings, accuracy, comparisons, masking, spreads) -> str:
                      f"{100 * row.autoattack:.1f} | {100 * row.square_minus_pgd:+.1f} [{100 * row.low:+.1f}, "
                      f"{100 * row.high:+.1f}] | {finding} |")  # fmt: skip
     lines += ["", f"**The paper's observation**: Spearman's rho of the non-target spread (clean input) with PGD's "
-              f"success at epsilon {eps}, over the correctly classified attacked images of all seeds; `spread` is "
+              f"success at epsilon {eps}, over the correctly classified attacked images of each seed, then the mean "
+              f"over seeds [{confidence} Student-t interval over seeds]; `spread` is "
               "the standard deviation of the non-target softmax values, `shape_spread` the same after "
               "renormalising them to sum 1 (the unevenness without the confidence).", "",
-              "| model | loss | spread: rho | shape_spread: rho | images | success rate |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+              "| model | loss | spread: rho | shape_spread: rho | seeds | images | success rate |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for (architecture, loss), part in spreads.groupby(["architecture", "loss"], sort=False):
         cells = [f"{r.rho:+.2f} [{r.low:+.2f}, {r.high:+.2f}]" for r in part.itertuples()]
         first = part.iloc[0]
         lines.append(f"| {architecture} | {loss} | " + " | ".join(cells)
-                     + f" | {first['images']} | {100 * first['success_rate']:.1f} |")  # fmt: skip
+                     + f" | {first['seeds']} | {first['images']} | {100 * first['success_rate']:.1f} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -22,12 +22,13 @@ import pandas as pd
 
 from distchar.atomic import atomic_directory
 from distchar.config import SvdParams
+from distchar.devices import resolve_device
 from distchar.errors import DistcharError
 from distchar.models.architectures import CANONICAL_TYPES
 from distchar.models.projections import list_projections
 from distchar.models.sources import resolve_source
 from distchar.plots import quantisation_note, save_figure, use_style
-from distchar.spectra.model import check_k, compute_singular_values, randomized_check, resolve_device
+from distchar.spectra.model import check_k, compute_singular_values, randomized_check
 from distchar.spectra.profiles import save_profiles, stack_by_type
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def run_svd(model_name: str, source: str, extract_dir: Path, params: SvdParams, 
         "model": model_name,
         "k": params.k,
         "methods": table["method"].value_counts().to_dict(),
-        "device": str(resolve_device(params.device)),
+        "device": str(resolve_device(params.device, "svd.device")),
         "n_matrices": len(table),
         "excluded_nonfinite": [f"layer {layer} {t}" for layer, t in sorted(excluded)],
         "seconds": round(time.perf_counter() - start, 3),

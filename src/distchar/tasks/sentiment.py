@@ -69,11 +69,13 @@ def test_scores(model, tokenizer, examples: list[Example], batch_size: int, max_
 
     from distchar.training.batches import collate  # lazy: torch (distchar.tasks)
 
-    predictions = []
+    predictions, device = [], next(model.parameters()).device
     with torch.no_grad():
         for start in range(0, len(examples), batch_size):
             batch = collate(examples[start : start + batch_size], tokenizer.pad_token_id)
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            logits = model(
+                input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+            ).logits
             predictions += logits.argmax(-1).tolist()
     labels = [e.labels for e in examples]
     return pd.DataFrame({"id": range(len(examples)), "label": labels, "prediction": predictions,

@@ -11,7 +11,9 @@ correctly classified image, two spreads:
 
 ``margin`` (target logit minus the largest other) is kept beside them, the quantity attacks work on.
 ``correlation`` is Spearman's rank correlation of a spread with attack success (1 = the attack
-changed a correct prediction), with a bootstrap percentile interval over images.
+changed a correct prediction), computed within each trained model (seed) and then summarised over
+seeds: the mean rho, its t interval and the sign-flip p over seeds. The unit that varies is the
+trained model: the same images scored by three models are not three times as many images.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+
+from distchar.statistics import seed_interval, sign_flip_p
 
 
 @torch.no_grad()
@@ -44,6 +48,8 @@ class Correlation:
     low: float
     high: float
     p: float
+    p_min: float
+    seeds: int
     images: int
     success_rate: float
 
@@ -51,22 +57,21 @@ class Correlation:
         return asdict(self)
 
 
-def correlation(spread, success, reps: int = 1000, confidence: float = 0.95, seed: int = 0) -> Correlation:
-    """Spearman's rho of ``spread`` with ``success`` (0/1) and its bootstrap interval over images.
-
-    rho is NaN when every image shares one outcome (nothing to correlate)."""
+def correlation(spread, success, seeds, confidence: float = 0.95) -> Correlation:
+    """Spearman's rho of ``spread`` with ``success`` (0/1) within each seed's images (``seeds``
+    labels each image), then over seeds (see the module docstring). A seed whose images share one
+    outcome has no rho and is left out; with none left, rho is NaN."""
     from scipy.stats import spearmanr
 
-    x, s = np.asarray(spread, dtype=float), np.asarray(success, dtype=float)
-    if len(x) < 3 or s.min() == s.max():
-        return Correlation(np.nan, np.nan, np.nan, np.nan, len(x), float(s.mean()) if len(s) else np.nan)
-    result = spearmanr(x, s)
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(reps):
-        pick = rng.integers(0, len(x), len(x))
-        if s[pick].min() != s[pick].max():
-            draws.append(spearmanr(x[pick], s[pick]).statistic)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(draws, [tail, 1 - tail])
-    return Correlation(float(result.statistic), float(low), float(high), float(result.pvalue), len(x), float(s.mean()))
+    x, s, labels = np.asarray(spread, dtype=float), np.asarray(success, dtype=float), np.asarray(seeds)
+    rhos = []
+    for label in dict.fromkeys(labels.tolist()):
+        pick = labels == label
+        if pick.sum() >= 3 and s[pick].min() != s[pick].max():
+            rhos.append(float(spearmanr(x[pick], s[pick]).statistic))
+    rate = float(s.mean()) if len(s) else np.nan
+    if not rhos:
+        return Correlation(np.nan, np.nan, np.nan, np.nan, np.nan, 0, len(x), rate)
+    mean, low, high = seed_interval(rhos, confidence)
+    p, p_min = sign_flip_p(rhos)
+    return Correlation(mean, low, high, p, p_min, len(rhos), len(x), rate)

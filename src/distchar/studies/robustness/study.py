@@ -8,11 +8,13 @@ non-target spreads of the clean input). From them:
   interval (``seed_interval``); measures are ``clean``, ``fgsm@eps``, ``pgd@eps``, ``cw``,
   ``square``, ``autoattack`` (accuracies) and ``cw_l2`` (median L2 of CW's successful images);
 - ``compare_to_ce``: every loss against ce on clean, PGD and AutoAttack accuracy at ``epsilon``,
-  paired by seed and image (``paired_comparison``: two-level bootstrap), Holm over the losses of
-  one architecture and measure; verdict ``helps`` / ``hurts`` / ``inconclusive``;
+  paired by seed (``paired_comparison``: the sign-flip test over seeds), Holm over the losses of
+  one architecture and measure; verdict ``helps`` / ``hurts`` / ``inconclusive``, or
+  ``underpowered (n seeds)`` when Holm over those losses cannot reach significance with n seeds;
 - ``masking_check``: per model type, Square's and AutoAttack's accuracy against PGD's, paired;
   ``square_beats_pgd`` flags a gradient-masking suspect;
-- ``spread_table``: per model type and spread, Spearman's rho with PGD's success at ``epsilon``.
+- ``spread_table``: per model type and spread, Spearman's rho with PGD's success at ``epsilon``
+  within each seed, summarised over seeds.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from distchar.statistics import holm, paired_comparison, seed_interval
+from distchar.statistics import attainable, holm, paired_comparison, seed_interval
 from distchar.studies.robustness.attacks import attacked_images, l2_distance, make_attack, robust
 from distchar.studies.robustness.spread import correlation, non_target_spreads
 from distchar.studies.robustness.testbed import digits_split, loss_specs, predict, train_classifier
@@ -140,11 +142,15 @@ def compare_to_ce(clean: pd.DataFrame, attacked: pd.DataFrame, settings) -> pd.D
                 block.append({"architecture": architecture, "measure": measure, "loss": loss,
                               "accuracy": float(a.mean()), "accuracy_ce": float(b.mean()),
                               **result.as_dict()})  # fmt: skip
-            adjusted = holm([row["p_bootstrap"] for row in block])
+            adjusted = holm([row["p"] for row in block])
             for row, p in zip(block, adjusted, strict=True):
                 row["p_holm"] = float(p)
-                row["verdict"] = ("helps" if row["difference"] > 0 else "hurts") if p < 1 - settings.confidence \
-                    else "inconclusive"  # fmt: skip
+                if not attainable(row["p_min"], len(block), settings.confidence):
+                    row["verdict"] = f"underpowered ({row['seeds']} seeds)"
+                elif p < 1 - settings.confidence:
+                    row["verdict"] = "helps" if row["difference"] > 0 else "hurts"
+                else:
+                    row["verdict"] = "inconclusive"
             rows += block
     return pd.DataFrame(rows)
 
@@ -153,7 +159,7 @@ def masking_check(attacked: pd.DataFrame, settings) -> pd.DataFrame:
     """Per model type: PGD, Square and AutoAttack accuracy at ``epsilon``; Square minus PGD paired
     over seeds and images. ``square_beats_pgd``: Square's accuracy is lower than PGD's (a black-box
     attack doing better than the white-box one: a sign of gradient masking); ``significant``: and
-    its bootstrap p is below 1 - confidence."""
+    its sign-flip p over seeds is below 1 - confidence (never with fewer than 6 seeds)."""
     pgd = f"pgd@{settings.epsilon:g}"
     rows = []
     for (architecture, loss), part in attacked.groupby(["architecture", "loss"], sort=False):
@@ -163,21 +169,20 @@ def masking_check(attacked: pd.DataFrame, settings) -> pd.DataFrame:
         rows.append({"architecture": architecture, "loss": loss, "pgd": wide[pgd].mean(),
                      "square": wide["square"].mean(), "autoattack": wide["autoattack"].mean(),
                      "square_minus_pgd": -result.difference, "low": -result.high, "high": -result.low,
-                     "p": result.p_bootstrap, "square_beats_pgd": bool(result.difference > 0),
-                     "significant": bool(result.difference > 0
-                                         and result.p_bootstrap < 1 - settings.confidence)})  # fmt: skip
+                     "p": result.p, "seeds": result.seeds, "square_beats_pgd": bool(result.difference > 0),
+                     "significant": bool(result.difference > 0 and result.p < 1 - settings.confidence)})  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def spread_table(attacked: pd.DataFrame, settings) -> pd.DataFrame:
     """Per model type and spread: Spearman's rho with PGD's success at ``epsilon`` over the clean,
-    correctly classified attacked images of every seed."""
+    correctly classified attacked images, within each seed and then over seeds."""
     pgd = f"pgd@{settings.epsilon:g}"
     rows = []
     for (architecture, loss), part in attacked.groupby(["architecture", "loss"], sort=False):
         correct = part[part["clean"]]
         success = ~correct[pgd].astype(bool)
         for spread in SPREADS:
-            result = correlation(correct[spread], success, confidence=settings.confidence)
+            result = correlation(correct[spread], success, correct["seed"], confidence=settings.confidence)
             rows.append({"architecture": architecture, "loss": loss, "spread": spread, **result.as_dict()})
     return pd.DataFrame(rows)
