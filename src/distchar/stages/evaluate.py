@@ -180,11 +180,11 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
         model = restored(run)
         scores = scorer.test_scores(model)
         del model
-        record.update(record_of.metrics(scores))
+        metrics = record_of.metrics(scores)
+        record.update(metrics)
         keys = {"init": run["init"], "seed": run["seed"], "learning_rate": run["learning_rate"]}
         example_frames.append(scores.assign(**keys, example=np.arange(len(scores))))
-        log.info("%s %s seed %d lr %g: %s", task, run["init"], run["seed"], run["learning_rate"],
-                 record_of.metrics(scores))  # fmt: skip
+        log.info("%s %s seed %d lr %g: %s", task, run["init"], run["seed"], run["learning_rate"], metrics)
     runs_table = pd.DataFrame(records)
     examples = pd.concat(example_frames, ignore_index=True)
     base_row = record_of.baseline(base, tokenizer, scorer)  # the task's reference beside the fine-tuned runs
