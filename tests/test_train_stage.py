@@ -93,9 +93,10 @@ def test_missing_inits_and_unknown_tasks_are_one_sentence(tmp_path):
 def test_the_stage_under_training_launch_trains_on_two_processes_to_the_one_process_weights(
     tmp_path, tiny_chat_lm, monkeypatch
 ):
-    """``training.launch`` set: the stage runs itself under ``accelerate launch`` (2 CPU processes,
+    """``training.launch`` set: the stage runs itself under the launcher (torchrun: 2 CPU processes,
     gloo); the adapters equal those of the in-process run and each file is written once."""
     import shutil
+    import socket
     import sys
 
     from safetensors.torch import load_file
@@ -113,8 +114,10 @@ def test_the_stage_under_training_launch_trains_on_two_processes_to_the_one_proc
     rows = [{"prompt": f"What is the {p}th percentile of U(0, 1)?", "target_answer": f"<answer>{p / 100}</answer>"}
             for p in range(5, 95, 10)]  # fmt: skip
     (questions / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    launcher = (f"{sys.executable} -m accelerate.commands.launch --num_processes 2 --cpu --num_machines 1 "
-                "--mixed_precision no --dynamo_backend no")  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launcher = f"{sys.executable} -m torch.distributed.run --nproc_per_node 2 --master_port {port}"
     text = (f"models: {{chat: '{tiny_chat_lm}'}}\n"
             "extract: {}\nsvd: {}\npowerlaw: {}\nodds: {}\ngenerator: {}\n"
             "lora: {rank: 2, inits: [default, reshaped_nonzero], seeds: [0]}\n"
@@ -128,6 +131,7 @@ def test_the_stage_under_training_launch_trains_on_two_processes_to_the_one_proc
     (tmp_path / "params.yaml").write_text(text.replace("LAUNCH", f"'{launcher}'"))
     two = run_task("odds", load_params("params.yaml"))
     assert [r["init"] for r in two] == ["default", "reshaped_nonzero"] and two[0]["tokens"] == one[0]["tokens"]
+    assert [r["processes"] for r in one + two] == [1, 1, 2, 2]
     for init in ("default", "reshaped_nonzero"):
         a = load_file(f"one/odds/{init}/seed0_lr0.01/adapter.safetensors")
         b = load_file(f"results/06_train/odds/{init}/seed0_lr0.01/adapter.safetensors")

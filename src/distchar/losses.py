@@ -16,11 +16,20 @@ links to robustness. Two variants, after the authors' code (in their later repos
   the target excluded; ``torch.topk``, never a sort of the vocabulary); L = a CE + b
   (-sum_i log_softmax(x)_i), the log-softmax taken across the counted tokens; b = 1e-5 to 1e-6.
 
-``loss_function(name, ...)`` returns the callable stage 06 uses for ``ce`` or ``dsl``.
+**Several processes.** Under data parallelism each process holds some rows of the batch, and
+the whole batch's loss is what every formula above means. So each loss takes ``shards``
+(``Shards``: the number of processes and a gather across them) and returns this process's
+*share*: normalisers are global (all-reduced token or row counts), DSL's batch sums are summed
+over every process's rows, and the language-model DSL's log-softmax runs across every process's
+tokens. The shares of all processes add up to the whole batch's loss, and the sum of their
+gradients is its gradient: the loop backpropagates ``world x share`` (DDP averages gradients)
+and reports ``shards.total(share)``. With one process (``shards=None``) the share is the loss.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -30,6 +39,30 @@ from distchar.errors import DistcharError
 
 Reduction = Literal["sum", "mean"]
 DEFAULT_B = {"sum": 1e-3, "mean": 5e-3}
+
+
+@dataclass(frozen=True)
+class Shards:
+    """How one batch is split over processes: ``world`` processes, this one is ``rank``, and
+    ``gather`` concatenates a 1-d tensor from every process in rank order (without gradient;
+    ``accelerator.gather``). Every process must call the loss: the counts are gathered inside."""
+
+    world: int = 1
+    rank: int = 0
+    gather: Callable[[torch.Tensor], torch.Tensor] = lambda t: t
+
+    def total(self, value: torch.Tensor) -> torch.Tensor:
+        """The sum of a scalar over every process (no gradient)."""
+        return self.gather(value.detach().reshape(1)).sum()
+
+    def global_count(self, count: int | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """A count summed over every process, at least 1 (an empty batch has a zero loss), in
+        ``like``'s dtype and device."""
+        counted = torch.as_tensor(count, dtype=torch.float64, device=like.device)
+        return self.total(counted).clamp_min(1.0).to(like.dtype)
+
+
+ONE_PROCESS = Shards()
 
 
 def non_target_penalty(logits: torch.Tensor, labels: torch.Tensor, reduction: Reduction = "sum") -> torch.Tensor:
@@ -48,7 +81,12 @@ def non_target_penalty(logits: torch.Tensor, labels: torch.Tensor, reduction: Re
 
 
 def dsl_classification(
-    logits: torch.Tensor, labels: torch.Tensor, a: float = 1.0, b: float | None = None, reduction: Reduction = "sum"
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    a: float = 1.0,
+    b: float | None = None,
+    reduction: Reduction = "sum",
+    shards: Shards | None = None,
 ) -> torch.Tensor:
     """a CE + b P; ``b`` defaults to the variant's own (1e-3 for ``sum``, 5e-3 for ``mean``).
 
@@ -60,7 +98,8 @@ def dsl_classification(
     if logits.ndim != 2 or logits.shape[1] < 2:
         non_target_penalty(logits, labels, reduction)  # raises the sentence for the shape
     b = DEFAULT_B[reduction] if b is None else b
-    return _FusedDsl.apply(logits, labels, float(a), float(b), reduction)
+    rows = (shards or ONE_PROCESS).global_count(logits.shape[0], logits)
+    return _FusedDsl.apply(logits, labels, float(a), float(b), reduction, float(rows))
 
 
 class _FusedDsl(torch.autograd.Function):
@@ -69,23 +108,25 @@ class _FusedDsl(torch.autograd.Function):
     With p = softmax(z), t the target, N the non-targets, d the divisor of the mean (C for
     ``sum``, C - 1 for ``mean``), m = sum_N z_j / d and c_j = z_j - m on N (0 at t):
     dCE/dz = (p - onehot(t)) / B and dP/dz_j = 2 c_j - (2 / d) sum_N c_k on N, 0 at t (divided by
-    B for ``mean``). About 20 tensor operations without autograd's bookkeeping, against about 35
-    operations forward and backward through autograd."""
+    B for ``mean``), B the rows of the whole batch over every process. About 20 tensor
+    operations without autograd's bookkeeping, against about 35 operations forward and backward
+    through autograd."""
 
     @staticmethod
-    def forward(ctx, logits, labels, a, b, reduction):
-        value, grad = _dsl_value_and_grad(logits.detach(), labels, a, b, reduction)
+    def forward(ctx, logits, labels, a, b, reduction, rows):
+        value, grad = _dsl_value_and_grad(logits.detach(), labels, a, b, reduction, rows)
         ctx.save_for_backward(grad)
         return value
 
     @staticmethod
     def backward(ctx, grad_output):
         (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None, None, None
+        return grad * grad_output, None, None, None, None, None
 
 
-def _dsl_value_and_grad(z: torch.Tensor, y: torch.Tensor, a: float, b: float, reduction: str):
-    n, n_classes = z.shape
+def _dsl_value_and_grad(z: torch.Tensor, y: torch.Tensor, a: float, b: float, reduction: str, n: float):
+    """The share of these rows in a CE + b P over a batch of ``n`` rows, and its gradient."""
+    n_classes = z.shape[1]
     divisor = n_classes if reduction == "sum" else n_classes - 1
     log_p = torch.log_softmax(z, dim=1)
     index = y[:, None]
@@ -96,7 +137,7 @@ def _dsl_value_and_grad(z: torch.Tensor, y: torch.Tensor, a: float, b: float, re
     grad = (2.0 * centred).sub_(centred.sum(dim=1, keepdim=True), alpha=2.0 / divisor).masked_fill_(target, 0.0)
     if reduction == "mean":
         penalty, grad = penalty / n, grad.div_(n)
-    ce = -log_p.gather(1, index).mean()
+    ce = -log_p.gather(1, index).sum() / n
     grad.mul_(b).add_(log_p.exp_().sub_(target.to(z.dtype)), alpha=a / n)
     return a * ce + b * penalty, grad
 
@@ -119,37 +160,62 @@ def dsl_language_model(
     start: int = 0,
     end: int = 4,
     ignore_index: int = -100,
+    shards: Shards | None = None,
 ) -> torch.Tensor:
-    """a CE + b (-sum log_softmax over tokens of x), on already shifted ``logits`` (B x T x V) and ``labels``."""
+    """a CE + b (-sum log_softmax over tokens of x), on already shifted ``logits`` (B x T x V) and ``labels``.
+
+    Over processes: -sum_i log_softmax(x)_i = N lse(x) - sum_i x_i, N the counted tokens of the
+    whole batch and lse the log-sum-exp of every process's x. This process's share of the value
+    is N_here lse - sum_here x_i; of the gradient, N d lse / dx_here - 1 (lse with every other
+    process's part held constant): the two differ, so the share carries the value of the one and
+    the gradient of the other."""
+    shards = shards or ONE_PROCESS
     flat_logits = logits.reshape(-1, logits.shape[-1])
     flat_labels = labels.reshape(-1)
     counted = flat_labels != ignore_index
-    ce = F.cross_entropy(flat_logits, flat_labels, ignore_index=ignore_index)
-    if not counted.any():
-        return a * ce
+    n_here = counted.sum()
+    n_all = shards.global_count(n_here, logits)
+    ce = F.cross_entropy(flat_logits, flat_labels, ignore_index=ignore_index, reduction="sum") / n_all
     x = top_non_target_mean(flat_logits[counted], flat_labels[counted], start, end)
-    return a * ce + b * (-torch.log_softmax(x, dim=0).sum())
+    lse_here = torch.logsumexp(x, dim=0) if x.numel() else x.new_tensor(float("-inf"))
+    parts = shards.gather(lse_here.detach().reshape(1))
+    if not torch.isfinite(parts).any():  # no counted token in the whole batch
+        return a * ce
+    lse = torch.logsumexp(torch.cat([parts[: shards.rank], lse_here.reshape(1), parts[shards.rank + 1 :]]), 0)
+    value_part = n_here * lse.detach()
+    gradient_part = n_all * lse
+    spread = value_part + (gradient_part - gradient_part.detach()) - x.sum()
+    return a * ce + b * spread
 
 
-def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, name: str = "ce", **options) -> torch.Tensor:
-    """The next-token loss of a causal LM (``labels`` aligned with ``logits``; shifted here)."""
+def causal_lm_loss(
+    logits: torch.Tensor, labels: torch.Tensor, name: str = "ce", shards: Shards | None = None, **options
+) -> torch.Tensor:
+    """The next-token loss of a causal LM (``labels`` aligned with ``logits``; shifted here); this
+    process's share of it under ``shards``."""
     shifted_logits, shifted_labels = logits[:, :-1, :], labels[:, 1:]
     if name == "ce":
-        return F.cross_entropy(shifted_logits.reshape(-1, shifted_logits.shape[-1]), shifted_labels.reshape(-1),
-                               ignore_index=-100)  # fmt: skip
+        tokens = (shards or ONE_PROCESS).global_count((shifted_labels != -100).sum(), logits)
+        total = F.cross_entropy(shifted_logits.reshape(-1, shifted_logits.shape[-1]), shifted_labels.reshape(-1),
+                                ignore_index=-100, reduction="sum")  # fmt: skip
+        return total / tokens
     if name == "dsl":
-        return dsl_language_model(shifted_logits, shifted_labels, **options)
+        return dsl_language_model(shifted_logits, shifted_labels, shards=shards, **options)
     raise DistcharError(f"Unknown loss '{name}'; choose 'ce' or 'dsl'.")
 
 
-def classification_loss(logits: torch.Tensor, labels: torch.Tensor, name: str = "ce", **options) -> torch.Tensor:
+def classification_loss(
+    logits: torch.Tensor, labels: torch.Tensor, name: str = "ce", shards: Shards | None = None, **options
+) -> torch.Tensor:
     """The loss of a classifier: ``ce``, ``dsl`` (options: a, b, reduction) or ``label_smoothing``
     (option: smoothing), CE against targets that give every non-target class smoothing / C: the
-    other standard way to flatten the non-target softmax."""
-    if name == "ce":
-        return F.cross_entropy(logits, labels)
+    other standard way to flatten the non-target softmax. This process's share under ``shards``."""
     if name == "dsl":
-        return dsl_classification(logits, labels, **options)
+        return dsl_classification(logits, labels, shards=shards, **options)
+    rows = (shards or ONE_PROCESS).global_count(logits.shape[0], logits)
+    if name == "ce":
+        return F.cross_entropy(logits, labels, reduction="sum") / rows
     if name == "label_smoothing":
-        return F.cross_entropy(logits, labels, label_smoothing=options.get("smoothing", 0.1))
+        smoothing = options.get("smoothing", 0.1)
+        return F.cross_entropy(logits, labels, label_smoothing=smoothing, reduction="sum") / rows
     raise DistcharError(f"Unknown loss '{name}'; choose 'ce', 'dsl' or 'label_smoothing'.")

@@ -9,12 +9,15 @@ record in ``distchar.tasks``. Outputs per run (``distchar.training.runs``), in
 task's ``head_modules``), ``run.json`` (settings, final loss, tokens, seconds, tokens/s) and
 ``dvclive/`` (loss, learning rate and gradient norm per step).
 
-Resuming: a run checkpoints into ``<checkpoints>/<task>/<init>/seed<S>_lr<LR>/`` and a finished
-run leaves its outputs there too, so ``dvc repro`` after a kill (which removes the stage's
-declared outputs first) copies finished runs back and continues the interrupted one from its last
-checkpoint. A checkpoint folder holds the fingerprint of its run (source, task settings, learning
-rate, loss, LoRA rank, init file, the source of every distchar module the stage imports): a run
-whose fingerprint changed starts over instead of reusing it. ``checkpoints/`` is not a DVC
+Resuming: a run logs and checkpoints into ``<checkpoints>/<task>/<init>/seed<S>_lr<LR>/`` (its
+dvclive history is saved with each checkpoint) and a finished run leaves its outputs there too,
+in ``done/``, so ``dvc repro`` after a kill (which removes the stage's declared outputs first)
+copies finished runs back and continues the interrupted one from its last checkpoint, its history
+restored to that step. Each run's folder appears whole or not at all: ``done/`` and then the run's
+output folder are assembled beside their place and renamed into it (``distchar.atomic``).
+A checkpoint folder holds the fingerprint of its run (source, task settings, learning rate,
+loss, LoRA rank, init file, the source of every distchar module the stage imports): a run whose
+fingerprint changed starts over instead of reusing it. ``checkpoints/`` is not a DVC
 output; delete it to start over.
 
 Several processes (GPUs or nodes): with ``training.launch`` set (e.g. ``accelerate launch
@@ -37,9 +40,9 @@ import sys
 from pathlib import Path
 
 import torch
-from accelerate import PartialState
 from safetensors.torch import load, save_file
 
+from distchar.atomic import atomic_directory
 from distchar.code_deps import closure
 from distchar.config import LoraParams, TrainingParams, load_params
 from distchar.errors import DistcharError, command
@@ -49,12 +52,14 @@ from distchar.models.loading import load_tokenizer
 from distchar.models.sources import resolve_source
 from distchar.results import inits_folder, stage_folder
 from distchar.tasks import get_task
-from distchar.training.loop import TrainConfig, train, trainable_state
+from distchar.training.loop import TrainConfig, process_state, train, trainable_state
 from distchar.training.runs import ADAPTER, RECORD, run_name
 
 log = logging.getLogger(__name__)
 OUT = stage_folder("train")
 CHECKPOINTS = Path("checkpoints")
+LOGS = "dvclive"
+"""A run's dvclive folder, in its checkpoint folder while it trains and in its output folder after."""
 
 
 @functools.cache
@@ -82,6 +87,12 @@ def claim_checkpoint(checkpoint_dir: Path, key: str) -> None:
         shutil.rmtree(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(key)
+
+
+def publish(done: Path, run_dir: Path) -> None:
+    """A finished run's files into its output folder, whole or not at all."""
+    with atomic_directory(run_dir) as scratch:
+        shutil.copytree(done, scratch, dirs_exist_ok=True)
 
 
 def start_head(model: torch.nn.Module) -> None:
@@ -115,7 +126,8 @@ def run_training(
     resolved = resolve_source(source)
     tokenizer = load_tokenizer(resolved)
     examples = record_of.examples(settings.data, "train", tokenizer, settings.max_length, settings.train_size)
-    main = PartialState().is_main_process
+    processes = process_state(training.device)
+    main = processes.is_main_process
     base = record_of.load_model(resolved, tokenizer)
     classifier = record_of.loss_kind == "classification"
     dsl = {"b": training.dsl_lm_b} if record_of.loss_kind == "causal_lm" else {"b": training.dsl_b}
@@ -134,10 +146,10 @@ def run_training(
                                      "lora": [lora.rank, lora.alpha], "seed": seed, "init": init_hash})  # fmt: skip
                 if main:
                     claim_checkpoint(checkpoint_dir, stamp)
-                PartialState().wait_for_everyone()
+                processes.wait_for_everyone()
                 if (checkpoint_dir / "done" / RECORD).exists():
                     if main:
-                        shutil.copytree(checkpoint_dir / "done", run_dir, dirs_exist_ok=True)
+                        publish(checkpoint_dir / "done", run_dir)
                     results.append(json.loads((checkpoint_dir / "done" / RECORD).read_text()))
                     log.info("%s %s: finished earlier, copied", task, key)
                     continue
@@ -154,20 +166,21 @@ def run_training(
                                      learning_rate=learning_rate, seed=seed, warmup_ratio=training.warmup_ratio,
                                      loss=training.loss, dsl=dsl if training.loss == "dsl" else {},
                                      checkpoint_every=training.checkpoint_every, device=training.device)  # fmt: skip
-                run_dir.mkdir(parents=True, exist_ok=True)
-                outcome = train(model, examples, config, tokenizer.pad_token_id, run_dir, checkpoint_dir)
+                outcome = train(model, examples, config, tokenizer.pad_token_id, checkpoint_dir / LOGS, checkpoint_dir)
                 record = {"task": task, "init": name, "seed": seed, "learning_rate": learning_rate,
                           "loss": training.loss, "steps": settings.steps, "batch_size": settings.batch_size,
                           "final_loss": outcome["losses"][-1] if outcome["losses"] else None,
                           "first_loss": outcome["losses"][0] if outcome["losses"] else None,
-                          "resumed_from_step": outcome["start_step"], "tokens": outcome["tokens"],
+                          "resumed_from_step": outcome["start_step"], "processes": outcome["processes"],
+                          "tokens": outcome["tokens"],
                           "seconds": outcome["seconds"], "tokens_per_s": outcome["tokens_per_s"],
                           "fingerprint": stamp}  # fmt: skip
                 if main:
-                    save_file(trainable_state(model), run_dir / ADAPTER,
-                              metadata={"init": name, "task": task})  # fmt: skip
-                    (run_dir / RECORD).write_text(json.dumps(record, indent=1) + "\n")
-                    shutil.copytree(run_dir, checkpoint_dir / "done", dirs_exist_ok=True)
+                    with atomic_directory(checkpoint_dir / "done") as done:
+                        save_file(trainable_state(model), done / ADAPTER, metadata={"init": name, "task": task})
+                        (done / RECORD).write_text(json.dumps(record, indent=1) + "\n")
+                        shutil.copytree(checkpoint_dir / LOGS, done / LOGS)
+                    publish(checkpoint_dir / "done", run_dir)
                 results.append(record)
                 log.info("%s %s: loss %.4f -> %.4f", task, key, record["first_loss"] or 0, record["final_loss"] or 0)
                 del model
