@@ -1,4 +1,5 @@
-"""Helpers for tests that need a fresh interpreter or a copy of the repository."""
+"""Helpers for tests that need a fresh interpreter or a copy of the repository, and the reference
+power-law fits of the ``powerlaw`` package made comparable with ours."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
 
 
 def run_python(code: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -80,3 +83,33 @@ ODDS_TINY = (
 question sets, a short generator tuning, rank-2 inits for one seed, an MLP on the digits for a few
 epochs under attacks at a radius that breaks every image early (AutoAttack stops after its first
 attack), NSGA-II on two problems for a few generations."""
+
+
+def powerlaw_fit(values: np.ndarray, min_tail: int):
+    """``powerlaw.Fit`` (2.0.0) set up to be ``fit_power_law(values, min_tail, max_candidates=None)``.
+
+    ``powerlaw`` has no ``min_tail``: it scans the distinct values in its xmin range [lo, hi) but
+    the last. With hi the second distinct value above our largest candidate (the sorted x[n -
+    min_tail]) its candidates are ours. Its default alpha range (0, 3) is widened to (1, inf): it
+    would drop every candidate whose alpha is 3 or more, which ours keeps.
+    """
+    import warnings
+
+    import powerlaw
+
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    x = x[x > 0]
+    above = np.unique(x[x > x[x.size - min_tail]])
+    hi = above[1] if above.size >= 2 else np.inf
+    with warnings.catch_warnings():  # it warns about integer data and every numerical hiccup
+        warnings.simplefilter("ignore")
+        return powerlaw.Fit(x, xmin=(x[0], hi), parameter_ranges={"alpha": [1, None]}, verbose=False)
+
+
+def powerlaw_best_among(reference, xmins: np.ndarray) -> tuple[float, float, float]:
+    """(xmin, alpha, D) of the candidate with the smallest D among the valid candidates of the
+    ``powerlaw.Fit`` ``reference`` whose xmin is in ``xmins``: its choice had it scored only those."""
+    scan = reference.xmin_fitting_results
+    keep = np.flatnonzero(scan["valid_fits"] & np.isin(scan["xmins"], xmins))
+    best = keep[np.argmin(scan["distances"][keep])]
+    return float(scan["xmins"][best]), float(scan["alphas"][best]), float(scan["distances"][best])

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+from helpers import powerlaw_best_among, powerlaw_fit
 
 from distchar.fits.comparison import compare_alternatives, power_law_versus, preferred_family
 from distchar.fits.description import describe, layer_clusters, ranges
-from distchar.fits.power_law import bootstrap_p_value, fit_power_law, sample_power_law
+from distchar.fits.power_law import MAX_CANDIDATES, bootstrap_p_value, fit_power_law, sample_power_law, xmin_candidates
 
 
 def test_recovers_alpha_2_5_from_5000_pareto_samples():
@@ -27,6 +28,53 @@ def test_same_xmin_and_alpha_as_the_powerlaw_package():
     fit = fit_power_law(x, min_tail=1)
     assert fit.xmin == pytest.approx(reference.xmin) and fit.alpha == pytest.approx(reference.alpha)
     assert fit.D == pytest.approx(reference.D)
+
+
+def _assert_same_fit(ours, xmin: float, alpha: float, D: float) -> None:
+    assert ours.xmin == xmin
+    assert ours.alpha == pytest.approx(alpha, rel=1e-10) and ours.D == pytest.approx(D, rel=1e-10, abs=1e-14)
+
+
+@pytest.mark.parametrize(("decimals", "seed"), [(1, 0), (1, 1), (2, 0), (2, 1)])
+def test_same_fit_as_powerlaw_on_rounded_pareto_samples_at_the_default_min_tail(decimals, seed):
+    """2,000 Pareto draws (alpha 2.5, xmin 1) rounded to 1 or 2 decimals: 130 to 490 distinct
+    values, so most points repeat one. Fewer than 512 candidates: the full scan."""
+    x = np.round(sample_power_law(2.5, 1.0, 2000, np.random.default_rng(seed)), decimals)
+    assert np.unique(x).size < x.size / 4 and xmin_candidates(np.sort(x), 10).size < MAX_CANDIDATES
+    reference = powerlaw_fit(x, min_tail=10)
+    _assert_same_fit(fit_power_law(x), reference.xmin, reference.alpha, reference.D)
+
+
+@pytest.mark.parametrize("dataset", ["words", "terrorism"])
+def test_same_fit_as_powerlaw_on_real_counts_with_many_ties(dataset):
+    """Two of Clauset, Shalizi, Newman's (2009) data sets, as shipped with ``powerlaw``: ``words``,
+    how often each of the 18,855 distinct words of Melville's Moby Dick occurs (272 distinct counts;
+    9,161 words occur once); ``terrorism``, the deaths in each of 9,101 terrorist attacks (101
+    distinct counts; 4,802 attacks with one death). Integer data, so nearly every point is a tie."""
+    import powerlaw
+
+    x = powerlaw.load_test_dataset(dataset)
+    reference = powerlaw_fit(x, min_tail=10)
+    _assert_same_fit(fit_power_law(x), reference.xmin, reference.alpha, reference.D)
+
+
+def test_capped_scan_is_powerlaw_choosing_among_the_same_candidates_on_solar_flares():
+    """``flares`` (Clauset, Shalizi, Newman 2009, shipped with ``powerlaw``): the peak gamma-ray
+    intensity of 12,773 solar flares, integers with 1,327 distinct values, so 1,318 candidates at
+    min_tail 10 and the 512-candidate cap active. ``powerlaw`` scans every candidate; its choice
+    among the 512 we score is ours, and its full scan is our uncapped one. The cap moves xmin
+    here (322 against 323), so the first comparison is not the second in disguise."""
+    import powerlaw
+
+    x = powerlaw.load_test_dataset("flares")
+    starts = xmin_candidates(np.sort(x), 10)
+    assert starts.size == MAX_CANDIDATES
+    reference = powerlaw_fit(x, min_tail=10)
+    capped = fit_power_law(x)
+    _assert_same_fit(capped, *powerlaw_best_among(reference, np.sort(x)[starts]))
+    full = fit_power_law(x, max_candidates=None)
+    _assert_same_fit(full, reference.xmin, reference.alpha, reference.D)
+    assert capped.xmin != full.xmin
 
 
 def test_pareto_samples_pass_the_bootstrap():

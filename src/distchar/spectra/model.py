@@ -43,7 +43,11 @@ def _batches(matrices: list[ProjectionMatrix], batch_mb: int):
 def compute_singular_values(
     matrices: list[ProjectionMatrix], frobenius: dict[tuple[int, str], float], params: SvdParams
 ) -> tuple[dict[tuple[int, str], np.ndarray], pd.DataFrame]:
-    """Top-k values and summaries of each matrix; reads each matrix once, batch by batch."""
+    """Top-k values and summaries of each matrix; reads each matrix once, batch by batch.
+
+    The summaries' ESD fit is made only where the method computed every singular value (``exact``);
+    under ``randomized`` its columns are NaN and ``esd_note`` says so.
+    """
     k = None if params.k == "all" else params.k
     device = resolve_device(params.device, "svd.device")
     generator = torch.Generator().manual_seed(params.seed)
@@ -61,7 +65,8 @@ def compute_singular_values(
             full = exact_singular_values(stacked)
         for m, s in zip(batch, full.cpu().numpy(), strict=True):
             values[(m.layer, m.type)] = s if k is None else s[:k]
-            summary = spectral_summary(s, frobenius[(m.layer, m.type)])
+            # randomized returns the top k only: the ESD fit is made where every value is there
+            summary = spectral_summary(s, frobenius[(m.layer, m.type)], full_spectrum=s.size == min(m.shape))
             rows.append(
                 {"layer": m.layer, "type": m.type, "rows": m.shape[0], "cols": m.shape[1], "method": used, **summary}
             )

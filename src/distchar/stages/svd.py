@@ -4,9 +4,13 @@ Outputs, in the stage's folder:
 - ``singular_values.npz``: per type t, ``t`` the (layers x k) matrix S_t of top-k singular values
   (descending, float64) and ``t_layers`` the layer index of each row;
 - ``summaries.csv``: per matrix: layer, type, rows, cols, method, spectral_norm, stable_rank,
-  esd_alpha, esd_xmin, esd_D, esd_n_tail, n_values;
+  esd_alpha, esd_xmin, esd_D, esd_n_tail, esd_note, n_values. The ESD columns (WeightWatcher's
+  alpha, ``distchar.spectra.summaries``) need every eigenvalue: they are NaN where the randomized
+  method computed only the top k values, and ``esd_note`` says why ("" where fitted);
 - ``check.json``: the randomized method's relative error against exact on a sample of matrices;
-- ``summary.json`` and ``metrics.json``; ``spectra.png``: the singular-value profiles by layer.
+- ``summary.json`` and ``metrics.json`` (``esd_alpha``: how many matrices have it, and the reasons
+  of those without; ``mean_esd_alpha`` by type over the matrices that have it, null where none
+  has); ``spectra.png``: the singular-value profiles by layer.
 Matrices with NaN or Inf entries (flagged by stage 01) are left out and listed in summary.json.
 """
 
@@ -57,6 +61,20 @@ def plot_spectra(arrays: dict[str, np.ndarray], model_name: str, note: str):
     return fig
 
 
+def _rounded(value: float, digits: int) -> float | None:
+    return None if np.isnan(value) else round(float(value), digits)
+
+
+def esd_alpha_coverage(table: pd.DataFrame) -> dict:
+    """How many matrices have an ESD alpha, and how many lack it for each reason (``esd_note``)."""
+    missing = table.loc[table["esd_alpha"].isna(), "esd_note"].value_counts()
+    return {
+        "matrices": int(table["esd_alpha"].notna().sum()),
+        "of": len(table),
+        "missing": {str(note): int(n) for note, n in missing.items()},
+    }
+
+
 def run_svd(model_name: str, source: str, extract_dir: Path, params: SvdParams, out_dir: Path) -> dict:
     """Stage 02 for one model; see the module docstring."""
     start = time.perf_counter()
@@ -81,15 +99,15 @@ def run_svd(model_name: str, source: str, extract_dir: Path, params: SvdParams, 
         "device": str(resolve_device(params.device, "svd.device")),
         "n_matrices": len(table),
         "excluded_nonfinite": [f"layer {layer} {t}" for layer, t in sorted(excluded)],
+        "esd_alpha": esd_alpha_coverage(table),
         "seconds": round(time.perf_counter() - start, 3),
     }
     metrics = {
         "n_matrices": len(table),
         "n_excluded": len(excluded),
         "randomized_max_relative_error": check.get("max_relative_error"),
-        "mean_esd_alpha": {
-            t: round(float(v), 4) for t, v in table.groupby("type", sort=False)["esd_alpha"].mean().items()
-        },
+        "n_esd_alpha": int(table["esd_alpha"].notna().sum()),
+        "mean_esd_alpha": {t: _rounded(v, 4) for t, v in table.groupby("type", sort=False)["esd_alpha"].mean().items()},
         "mean_stable_rank": {
             t: round(float(v), 3) for t, v in table.groupby("type", sort=False)["stable_rank"].mean().items()
         },
@@ -104,5 +122,8 @@ def run_svd(model_name: str, source: str, extract_dir: Path, params: SvdParams, 
         (scratch / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         note = quantisation_note(set(manifest["dtype"]))
         save_figure(plot_spectra(arrays, model_name, note), scratch / "spectra.png")
-    log.info("svd %s: %d matrices (%s) in %.1f s", model_name, len(table), summary["methods"], summary["seconds"])
+    log.info(
+        "svd %s: %d matrices (%s), ESD alpha for %d, in %.1f s",
+        model_name, len(table), summary["methods"], summary["esd_alpha"]["matrices"], summary["seconds"],
+    )  # fmt: skip
     return summary
