@@ -178,7 +178,8 @@ def run_generator(
         np.savez(scratch / "profiles.npz", **profiles)
         fronts.to_csv(scratch / "pareto_front.csv", index=False, float_format="%.6g")
         settings = {"crowding": params.crowding, "population": params.population,
-                    "generations": params.generations, "draws": params.draws, "tune_s": tune_s}  # fmt: skip
+                    "generations": params.generations, "draws": params.draws, "check_draws": params.check_draws,
+                    "seed": params.seed, "tune_s": tune_s}  # fmt: skip
         (scratch / "generator.json").write_text(json.dumps({"settings": settings, "types": report}, indent=1) + "\n")
         metrics_all = {**metrics, "tune_s": round(tune_s, 2), "inits_s": round(inits_s, 1)}
         (scratch / "metrics.json").write_text(json.dumps(metrics_all, indent=1) + "\n")
