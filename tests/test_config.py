@@ -162,8 +162,14 @@ def apply_documented_preset(marker: str, page: str, tmp_path):
 
 
 def test_the_documented_gpu_profile_is_valid_params(tmp_path):
+    from distchar.statistics import attainable
+
     gpu = apply_documented_preset("gpu-profile", "gpu.md", tmp_path)
-    assert len(gpu.lora.seeds) == 5 and len(gpu.training.learning_rates) == 5 and gpu.training.device == "cuda"
+    assert len(gpu.lora.seeds) == 8 and len(gpu.training.learning_rates) == 5 and gpu.training.device == "cuda"
+    # its claims can be decided: the smallest sign-flip p over its seeds survives Holm over the baselines
+    n = len(gpu.lora.seeds)
+    assert attainable(2 / 2**n, len(gpu.evaluate.baselines), gpu.evaluate.confidence)
+    assert not attainable(2 / 2 ** (n - 1), len(gpu.evaluate.baselines), gpu.evaluate.confidence)
 
 
 def test_the_documented_full_nsga2_profile_is_valid_params(tmp_path):
