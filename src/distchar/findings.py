@@ -14,6 +14,7 @@ Prose around the blocks is written by people and reads the tables; the tables ar
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
@@ -67,8 +68,7 @@ def inits_table(task: str) -> str:
     """Stage 07's per-init means over seeds at each init's tuned learning rate, base model beside."""
     folder = stage_folder("evaluate", task)
     metrics = json.loads(_read(folder / "metrics.json"))
-    _read(folder / "summary.csv")
-    summary = pd.read_csv(folder / "summary.csv")
+    summary = pd.read_csv(io.StringIO(_read(folder / "summary.csv")))
     metric = metrics["primary_metric"]
     extra = [c for c in ("parse_rate", "f1") if c in summary.columns]
     header = ["init", "lr", "seeds", "validation loss", f"{metric} [t interval]", *extra]
