@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from distchar.errors import DistcharError
 from distchar.lora.inits import apply_init, init_state
 from distchar.lora.registry import COMPENSATED, DETERMINISTIC
 from distchar.models.loading import load_transformers_model
 from distchar.models.sources import resolve_source
+from distchar.tensor_files import save_tensors
 
 INDEX = "index.json"
 
@@ -44,7 +44,7 @@ def save_inits(source: str, profiles: dict[str, np.ndarray], inits: list[str], s
                 file = f"{name}.safetensors" if name in DETERMINISTIC else f"{name}.seed{seed}.safetensors"
                 metadata = {"init": name, "rank": str(rank), "lora_alpha": str(lora_alpha),
                             "compensated": str(name in COMPENSATED).lower(), "source": source}  # fmt: skip
-                save_file(init_state(model, resolved.architecture), folder / file, metadata=metadata)
+                save_tensors(init_state(model, resolved.architecture), folder / file, metadata=metadata)
                 made = file
                 del model
             rows.append({"init": name, "seed": seed, "file": made, "compensated": name in COMPENSATED})

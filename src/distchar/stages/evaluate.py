@@ -44,6 +44,7 @@ from distchar.models.sources import resolve_source
 from distchar.plots import save_figure, use_style
 from distchar.statistics import paired_comparison, seed_interval
 from distchar.tasks import Task, get_task
+from distchar.timings import write_timings
 from distchar.training.runs import ADAPTER, loss_curve, read_runs
 
 log = logging.getLogger(__name__)
@@ -167,8 +168,8 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
     for run in runs:  # validation loss of every run picks each init's learning rate
         model = restored(run)
         records.append({"init": run["init"], "seed": run["seed"], "learning_rate": run["learning_rate"],
-                        "validation_loss": scorer.validation_loss(model), "final_train_loss": run["final_loss"],
-                        "tokens_per_s": run["tokens_per_s"]})  # fmt: skip
+                        "validation_loss": scorer.validation_loss(model),
+                        "final_train_loss": run["final_loss"]})  # fmt: skip
         del model
         log.info("%s %s seed %d lr %g: validation loss %.4f", task, run["init"], run["seed"], run["learning_rate"],
                  records[-1]["validation_loss"])  # fmt: skip
@@ -188,7 +189,7 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
     runs_table = pd.DataFrame(records)
     examples = pd.concat(example_frames, ignore_index=True)
     base_row = record_of.baseline(base, tokenizer, scorer)  # the task's reference beside the fine-tuned runs
-    not_metrics = ("init", "seed", "learning_rate", "validation_loss", "final_train_loss", "tokens_per_s")
+    not_metrics = ("init", "seed", "learning_rate", "validation_loss", "final_train_loss")
     metric_names = [c for c in runs_table.columns if c not in not_metrics]
     summary = pd.concat([summarise(runs_table, best, metric_names, evaluate.confidence), pd.DataFrame([base_row])],
                         ignore_index=True)  # fmt: skip
@@ -209,7 +210,6 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
         "baseline": {base_row["init"]: round(base_row[metric], 5)},
         "claims": {r["b"]: {"claim": r["claim"], "difference": round(r["difference"], 5),
                             "p_holm": round(r["p_holm"], 4)} for r in claims.to_dict("records")},
-        "wall_s": round(time.perf_counter() - started, 1),
     }  # fmt: skip
     with atomic_directory(out_dir) as scratch:
         runs_table.to_csv(scratch / "runs.csv", index=False)
@@ -222,5 +222,7 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
         (scratch / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
         save_figure(plot_loss_curves(curves, task), scratch / "loss_curves.png")
         save_figure(plot_differences(comparisons, record_of), scratch / "differences.png")
-    log.info("%s: %d runs evaluated in %.1f s", task, len(runs_table), result["wall_s"])
+    wall_s = round(time.perf_counter() - started, 1)
+    write_timings(out_dir, {"wall_s": wall_s})
+    log.info("%s: %d runs evaluated in %.1f s", task, len(runs_table), wall_s)
     return result

@@ -3,7 +3,7 @@
 Outputs, in the stage's folder:
 - ``manifest.csv``: one row per matrix: layer, type, rows, cols, dtype, source_tensor,
   frobenius_norm, min, max, nan_count, inf_count (statistics over the finite entries);
-- ``summary.json``: counts, dtypes, the matrices with NaN/Inf entries, seconds taken;
+- ``summary.json``: counts, dtypes, the matrices with NaN/Inf entries (seconds taken: ``distchar.timings``);
 - ``metrics.json``: the numbers of the summary plus the mean Frobenius norm per type (a DVC metric);
 - ``norms.png``: Frobenius norm and RMS entry by layer, one line per type.
 """
@@ -24,6 +24,7 @@ from distchar.models.architectures import CANONICAL_TYPES
 from distchar.models.projections import list_projections, stream_projections
 from distchar.models.sources import resolve_source
 from distchar.plots import TYPE_PALETTE, quantisation_note, save_figure, use_style
+from distchar.timings import write_timings
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +126,19 @@ def run_extract(model_name: str, source: str, types: tuple[str, ...], out_dir: P
         "dtypes": sorted(set(manifest["dtype"])),
         "n_nonfinite_matrices": len(flagged),
         "nonfinite_matrices": [f"layer {r.layer} {r.type}" for r in flagged.itertuples()],
-        "seconds": round(time.perf_counter() - start, 3),
     }
     with atomic_directory(out_dir) as scratch:
         manifest.to_csv(scratch / "manifest.csv", index=False, float_format="%.8g")
         (scratch / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         (scratch / "metrics.json").write_text(json.dumps(extract_metrics(manifest), indent=1) + "\n")
         save_figure(plot_norms(manifest, model_name), scratch / "norms.png")
+    seconds = round(time.perf_counter() - start, 3)
+    write_timings(out_dir, {"seconds": seconds})
     log.info(
         "extract %s: %d matrices from %d layers in %.1f s",
         model_name,
         len(manifest),
         summary["n_layers"],
-        summary["seconds"],
+        seconds,
     )
     return summary

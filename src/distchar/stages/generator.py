@@ -41,6 +41,7 @@ from distchar.generator.tuning import tune
 from distchar.lora.saved import save_inits
 from distchar.plots import TYPE_PALETTE, save_figure, use_style
 from distchar.spectra.profiles import load_profiles
+from distchar.timings import write_timings
 
 log = logging.getLogger(__name__)
 
@@ -179,13 +180,13 @@ def run_generator(
         fronts.to_csv(scratch / "pareto_front.csv", index=False, float_format="%.6g")
         settings = {"crowding": params.crowding, "population": params.population,
                     "generations": params.generations, "draws": params.draws, "check_draws": params.check_draws,
-                    "seed": params.seed, "tune_s": tune_s}  # fmt: skip
+                    "seed": params.seed}  # fmt: skip
         (scratch / "generator.json").write_text(json.dumps({"settings": settings, "types": report}, indent=1) + "\n")
-        metrics_all = {**metrics, "tune_s": round(tune_s, 2), "inits_s": round(inits_s, 1)}
-        (scratch / "metrics.json").write_text(json.dumps(metrics_all, indent=1) + "\n")
+        (scratch / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         save_figure(plot_fronts(fronts, model_name), scratch / "front.png")
         save_figure(plot_ccdfs(real, synthetic_draws, model_name), scratch / "ccdf.png")
         save_figure(plot_heatmaps(real, {k: v[0] for k, v in synthetic_draws.items()}, model_name),
                     scratch / "heatmaps.png")  # fmt: skip
+    write_timings(out_dir, {"tune_s": round(tune_s, 2), "inits_s": round(inits_s, 1)})
     log.info("generator %s: tuned %d types in %.1f s", model_name, len(real), tune_s)
     return {"model": model_name, "tune_s": tune_s, "report": report}

@@ -31,6 +31,7 @@ from distchar.studies.odds.parsing import ANSWER_CLOSE, ANSWER_OPEN
 from distchar.studies.odds.profiles import select
 from distchar.studies.odds.questions import read_questions, repeat_sampling
 from distchar.studies.odds.scoring import group_errors, metrics, noise_floor, score_rows, summarise
+from distchar.timings import write_timings
 
 log = logging.getLogger(__name__)
 ANSWER_CSV_COLUMNS = ["id", "task", "source", "domain", "group", "family", "condition", "shot_kind", "shots", "value",
@@ -192,7 +193,6 @@ def run_evaluation(model_name: str, source: str, params: OddsParams, questions_d
         "sampling_noise_floor": round(noise_floor(params.sampling_n), 4),
         **metrics(summary),
         "real_world_by_domain": metrics(domains),
-        "load_s": round(loaded - started, 2), **timings, "wall_s": round(time.perf_counter() - started, 2),
     }  # fmt: skip
     with atomic_directory(out_dir) as scratch:
         scored[[c for c in ANSWER_CSV_COLUMNS if c in scored]].to_csv(scratch / "answers.csv", index=False)
@@ -203,5 +203,7 @@ def run_evaluation(model_name: str, source: str, params: OddsParams, questions_d
         save_figure(plot_by_shots(summary, model_name), scratch / "by_shots.png")
         save_figure(plot_by_condition(domains, model_name), scratch / "by_condition.png")
         save_figure(plot_predicted(scored, model_name), scratch / "predicted_vs_true.png")
-    log.info("%s: %d questions in %.1f s (%s)", model_name, len(scored), result["wall_s"], timings)
+    timings = {"load_s": round(loaded - started, 2), **timings, "wall_s": round(time.perf_counter() - started, 2)}
+    write_timings(out_dir, timings)
+    log.info("%s: %d questions in %.1f s (%s)", model_name, len(scored), timings["wall_s"], timings)
     return result

@@ -10,7 +10,7 @@ scikit-learn's digits, attacks every model (``distchar.studies.robustness``) and
 - ``comparisons.csv``: every loss against ce (clean, PGD, AutoAttack; sign-flip test over seeds, Holm);
 - ``masking.csv``: Square and AutoAttack against PGD per model type (the gradient-masking check);
 - ``spread.csv``: Spearman's rho of each non-target spread with PGD's success;
-- ``table.md``: the robustness table and the three verdicts in words; ``timings.csv``;
+- ``table.md``: the robustness table and the three verdicts in words (seconds per model: ``distchar.timings``);
 - ``robustness.png`` (accuracy against the radius) and ``spread.png`` (attack success against the
   spread of the non-target softmax); ``metrics.json`` for ``dvc metrics``.
 """
@@ -34,6 +34,7 @@ from distchar.studies.robustness.study import (
     run_all,
     spread_table,
 )
+from distchar.timings import write_timings
 
 SUMMARY = ("clean", "fgsm", "pgd", "cw", "square", "autoattack")
 """The columns of the robustness table (FGSM and PGD at ``epsilon``)."""
@@ -46,17 +47,20 @@ def run_study(settings: RobustnessParams, out_dir: Path) -> dict:
     comparisons = compare_to_ce(clean, attacked, settings)
     masking = masking_check(attacked, settings)
     spreads = spread_table(attacked, settings)
-    metrics = study_metrics(settings, accuracy, comparisons, masking, spreads, timings)
+    metrics = study_metrics(settings, accuracy, comparisons, masking, spreads)
     with atomic_directory(out_dir) as scratch:
         clean.to_csv(scratch / "clean.csv", index=False)
         attacked.to_csv(scratch / "attacked.csv", index=False, float_format="%.6g")
         for name, table in (("accuracy", accuracy), ("comparisons", comparisons), ("masking", masking),
-                            ("spread", spreads), ("timings", timings)):  # fmt: skip
+                            ("spread", spreads)):  # fmt: skip
             table.to_csv(scratch / f"{name}.csv", index=False, float_format="%.6g")
         (scratch / "table.md").write_text(markdown_report(settings, accuracy, comparisons, masking, spreads))
         save_figure(plot_robustness(accuracy, settings), scratch / "robustness.png")
         save_figure(plot_spread(attacked, spreads, settings), scratch / "spread.png")
         (scratch / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    per_model = timings[["train_seconds", "attack_seconds"]].sum(axis=1)
+    write_timings(out_dir, {"seconds_per_model": round(float(per_model.median()), 2),
+                                       "models": timings.round(3).to_dict("records")})  # fmt: skip
     return metrics
 
 
@@ -64,7 +68,7 @@ def _measure(column: str, settings: RobustnessParams) -> str:
     return f"{column}@{settings.epsilon:g}" if column in ("fgsm", "pgd") else column
 
 
-def study_metrics(settings, accuracy, comparisons, masking, spreads, timings) -> dict:
+def study_metrics(settings, accuracy, comparisons, masking, spreads) -> dict:
     """For ``dvc metrics``: mean accuracies per model type, each loss against ce under AutoAttack,
     the gradient-masking suspects and the spread correlations of ce."""
     table: dict = {}
@@ -78,12 +82,10 @@ def study_metrics(settings, accuracy, comparisons, masking, spreads, timings) ->
             "p_holm": round(row.p_holm, 4), "verdict": row.verdict}  # fmt: skip
     rho = {f"{r.architecture}/{r.spread}": None if np.isnan(r.rho) else round(r.rho, 3)
            for r in spreads[spreads["loss"] == "ce"].itertuples()}  # fmt: skip
-    per_model = timings[["train_seconds", "attack_seconds"]].sum(axis=1)
     return {"seeds": settings.seeds, "epsilon": settings.epsilon, "attacked_images": int(settings.attack_examples),
             "accuracy": table, "against_ce_under_autoattack": under_autoattack,
             "square_beats_pgd": [f"{r.architecture}/{r.loss}" for r in masking.itertuples() if r.square_beats_pgd],
-            "ce_spread_rho": rho,
-            "seconds_per_model": round(float(per_model.median()), 2)}  # fmt: skip
+            "ce_spread_rho": rho}  # fmt: skip
 
 
 def _cell(accuracy: pd.DataFrame, architecture: str, loss: str, measure: str, percent: bool = True) -> str:

@@ -34,6 +34,7 @@ from distchar.models.sources import resolve_source
 from distchar.plots import quantisation_note, save_figure, use_style
 from distchar.spectra.model import check_k, compute_singular_values, randomized_check
 from distchar.spectra.profiles import save_profiles, stack_by_type
+from distchar.timings import write_timings
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,6 @@ def run_svd(model_name: str, source: str, extract_dir: Path, params: SvdParams, 
         "n_matrices": len(table),
         "excluded_nonfinite": [f"layer {layer} {t}" for layer, t in sorted(excluded)],
         "esd_alpha": esd_alpha_coverage(table),
-        "seconds": round(time.perf_counter() - start, 3),
     }
     metrics = {
         "n_matrices": len(table),
@@ -122,8 +122,10 @@ def run_svd(model_name: str, source: str, extract_dir: Path, params: SvdParams, 
         (scratch / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         note = quantisation_note(set(manifest["dtype"]))
         save_figure(plot_spectra(arrays, model_name, note), scratch / "spectra.png")
+    seconds = round(time.perf_counter() - start, 3)
+    write_timings(out_dir, {"seconds": seconds})
     log.info(
         "svd %s: %d matrices (%s), ESD alpha for %d, in %.1f s",
-        model_name, len(table), summary["methods"], summary["esd_alpha"]["matrices"], summary["seconds"],
+        model_name, len(table), summary["methods"], summary["esd_alpha"]["matrices"], seconds,
     )  # fmt: skip
     return summary

@@ -6,8 +6,8 @@ the data order and, for a classification task, the classifier head's initial wei
 by the adapter's start alone. What is task-specific (head, loss, examples) comes from the task's
 record in ``distchar.tasks``. Outputs per run (``distchar.training.runs``), in
 ``<out>/<init>/seed<S>_lr<LR>/``: ``adapter.safetensors`` (the trained LoRA tensors, and the
-task's ``head_modules``), ``run.json`` (settings, final loss, tokens, seconds, tokens/s) and
-``dvclive/`` (loss, learning rate and gradient norm per step).
+task's ``head_modules``), ``run.json`` (settings, first and final loss, tokens; seconds, tokens/s and the step a
+resumed run started from go to ``distchar.timings``) and ``dvclive/`` (loss, learning rate and gradient norm per step).
 
 Resuming: a run logs and checkpoints into ``<checkpoints>/<task>/<init>/seed<S>_lr<LR>/`` (its
 dvclive history is saved with each checkpoint) and a finished run leaves its outputs there too,
@@ -40,7 +40,7 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import load, save_file
+from safetensors.torch import load
 
 from distchar.atomic import atomic_directory
 from distchar.code_deps import closure
@@ -52,10 +52,15 @@ from distchar.models.loading import load_tokenizer
 from distchar.models.sources import resolve_source
 from distchar.results import inits_folder, stage_folder
 from distchar.tasks import get_task
+from distchar.tensor_files import save_tensors
+from distchar.timings import read_timings, write_timings
 from distchar.training.loop import TrainConfig, process_state, train, trainable_state
 from distchar.training.runs import ADAPTER, RECORD, run_name
 
 log = logging.getLogger(__name__)
+TIMED = ("seconds", "tokens_per_s", "resumed_from_step")
+"""What a run record returned here has beyond its run.json: this machine's timings (``distchar.timings``,
+kept in the checkpoint folder beside ``done/``, and for the task beside its output folder)."""
 OUT = stage_folder("train")
 CHECKPOINTS = Path("checkpoints")
 LOGS = "dvclive"
@@ -150,7 +155,8 @@ def run_training(
                 if (checkpoint_dir / "done" / RECORD).exists():
                     if main:
                         publish(checkpoint_dir / "done", run_dir)
-                    results.append(json.loads((checkpoint_dir / "done" / RECORD).read_text()))
+                    results.append({**json.loads((checkpoint_dir / "done" / RECORD).read_text()),
+                                    **read_timings(checkpoint_dir / "done")})  # fmt: skip
                     log.info("%s %s: finished earlier, copied", task, key)
                     continue
                 torch.manual_seed(seed)
@@ -171,19 +177,23 @@ def run_training(
                           "loss": training.loss, "steps": settings.steps, "batch_size": settings.batch_size,
                           "final_loss": outcome["losses"][-1] if outcome["losses"] else None,
                           "first_loss": outcome["losses"][0] if outcome["losses"] else None,
-                          "resumed_from_step": outcome["start_step"], "processes": outcome["processes"],
-                          "tokens": outcome["tokens"],
-                          "seconds": outcome["seconds"], "tokens_per_s": outcome["tokens_per_s"],
+                          "processes": outcome["processes"], "tokens": outcome["tokens"],
                           "fingerprint": stamp}  # fmt: skip
+                timings = {"seconds": outcome["seconds"], "tokens_per_s": outcome["tokens_per_s"],
+                           "resumed_from_step": outcome["start_step"]}  # fmt: skip
                 if main:
                     with atomic_directory(checkpoint_dir / "done") as done:
-                        save_file(trainable_state(model), done / ADAPTER, metadata={"init": name, "task": task})
+                        save_tensors(trainable_state(model), done / ADAPTER, metadata={"init": name, "task": task})
                         (done / RECORD).write_text(json.dumps(record, indent=1) + "\n")
                         shutil.copytree(checkpoint_dir / LOGS, done / LOGS)
+                    write_timings(checkpoint_dir / "done", timings)
                     publish(checkpoint_dir / "done", run_dir)
-                results.append(record)
+                results.append({**record, **timings})
                 log.info("%s %s: loss %.4f -> %.4f", task, key, record["first_loss"] or 0, record["final_loss"] or 0)
                 del model
+    if main:
+        write_timings(out_dir, {f"{r['init']}/{run_name(r['seed'], r['learning_rate'])}":
+                                {k: r.get(k) for k in TIMED} for r in results})  # fmt: skip
     return results
 
 
@@ -196,7 +206,9 @@ def run_task(task: str, params, params_file: str = "params.yaml") -> list[dict]:
         log.info("launching %s", " ".join(command))
         if subprocess.run(command).returncode != 0:
             raise DistcharError(f"Stage 06 under '{params.training.launch}' failed; see the processes' log above.")
-        return [json.loads(path.read_text()) for path in sorted((OUT / task).glob(f"*/*/{RECORD}"))]
+        timings = read_timings(OUT / task)
+        return [{**json.loads(path.read_text()), **timings.get(f"{path.parent.parent.name}/{path.parent.name}", {})}
+                for path in sorted((OUT / task).glob(f"*/*/{RECORD}"))]  # fmt: skip
     return run_training(task, params.model_source(settings.model),
                         inits_folder(settings.model), params.training, params.lora,
                         OUT / task, CHECKPOINTS)  # fmt: skip
