@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test data lint clean-venv
+.PHONY: setup run test data check-repro lint clean-venv
 
 setup: $(STAMP)
 
@@ -28,6 +28,12 @@ data: setup
 
 run: setup data
 	source $(BIN)/activate && python -m distchar.config params.yaml && dvc repro && dvc status
+
+# After `make run`: does this run reproduce the committed dvc.lock, outputs and metrics? Names
+# what differs (docs/sharing.md). On another CPU: make check-repro RTOL=1e-6
+RTOL ?= 0
+check-repro: setup
+	source $(BIN)/activate && python -m distchar.reproducibility --rtol $(RTOL)
 
 # pytest runs on two pytest-xdist workers (pyproject.toml's addopts; tests/conftest.py says why).
 test: setup
