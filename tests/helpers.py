@@ -42,8 +42,8 @@ def copy_repository(target: Path) -> Path:
         cwd=REPO, capture_output=True, text=True, check=True,
     ).stdout.split("\0")  # fmt: skip
     for name in filter(None, listed):
-        if name.startswith("results/"):
-            continue  # outputs of a local run: a fresh clone has none
+        if name.startswith("results/") or name == "dvc.lock":
+            continue  # the committed results of the default profile: the copy runs its own
         source = REPO / name
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)

@@ -213,3 +213,129 @@ def test_a_killed_training_stage_resumed_from_its_checkpoint_on_the_next_repro(p
     resumed = [run["resumed_from_step"] for run in timings.values()]
     assert len(records) == len(resumed) == len(INITS) * 2 and max(resumed) >= 2
     assert "Data and pipelines are up to date." in run(project, "dvc", "status", "train@sentiment").stdout
+
+
+def commit_results(repo: Path) -> None:
+    """Commit dvc.lock and the `cache: false` outputs, as a researcher sharing results does."""
+    git(repo, "add", "-A")
+    if git(repo, "status", "--porcelain"):
+        git(repo, "commit", "-q", "-m", "results")
+
+
+def test_check_repro_names_a_committed_output_that_a_rerun_changed(project):
+    """`python -m distchar.reproducibility` (make check-repro) passes on the run that was
+    committed and names a metric, its file and its stage once a committed output differs."""
+    commit_results(project)
+    same = run(project, sys.executable, "-m", "distchar.reproducibility")
+    assert "byte for byte" in same.stdout, same.stdout
+    metrics = project / "results" / "10_nsga2" / "metrics.json"
+    original = metrics.read_text()
+    edited = json.loads(original) | {"population": 13}
+    metrics.write_text(json.dumps(edited, indent=2) + "\n")
+    try:
+        changed = run(project, sys.executable, "-m", "distchar.reproducibility", check=False)
+        assert changed.returncode == 1, changed.stdout
+        named = (
+            "  nsga2\n",
+            "  M results/10_nsga2/metrics.json\n",
+            "results/10_nsga2/metrics.json: population 12 -> 13",
+        )
+        assert all(line in changed.stdout for line in named), changed.stdout
+    finally:
+        metrics.write_text(original)
+    assert run(project, sys.executable, "-m", "distchar.reproducibility").returncode == 0
+
+
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "distchar-tests", "GIT_AUTHOR_EMAIL": "tests@distchar.invalid",
+                "GIT_COMMITTER_NAME": "distchar-tests", "GIT_COMMITTER_EMAIL": "tests@distchar.invalid"}  # fmt: skip
+
+
+def experiments(shown: list) -> dict[str, dict]:
+    """Experiment name -> its data, from `dvc exp show --json`."""
+    found = {}
+    for row in shown:
+        for experiment in row.get("experiments") or []:
+            for rev in experiment["revs"]:
+                found[rev["name"]] = rev["data"] | {"error": rev.get("error")}
+    return found
+
+
+def test_two_queued_experiments_run_in_parallel_and_compare_in_exp_show(project):
+    """DVC's own queue: two experiments (another NSGA-II budget each) queued, run by two workers,
+    compared with `dvc exp show`; the workspace is left as it was."""
+    commit_results(project)
+    env = {**ENV, **GIT_IDENTITY}
+    for generations in (7, 8):
+        queued = subprocess.run(["dvc", "exp", "run", "--queue", "-n", f"generations{generations}", "-S",
+                                 f"nsga2.generations={generations}"], cwd=project, env=env, capture_output=True,
+                                text=True, check=True)  # fmt: skip
+        assert "Queued experiment" in queued.stdout, queued.stdout + queued.stderr
+    started = subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=project, env=env, capture_output=True,
+                             text=True, check=True)  # fmt: skip
+    assert "Started '2' new experiments task queue workers" in started.stdout, started.stdout
+    deadline, status = time.time() + 600, ""
+    while time.time() < deadline:
+        status = run(project, "dvc", "queue", "status").stdout
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        time.sleep(2)
+    subprocess.run(["dvc", "queue", "stop"], cwd=project, env=env, capture_output=True)
+    logs = run(project, "dvc", "queue", "logs", "generations7", check=False).stdout
+    assert status.count("Success") == 2, status + logs
+    found = experiments(json.loads(run(project, "dvc", "exp", "show", "--json").stdout))
+    for generations in (7, 8):
+        data = found[f"generations{generations}"]
+        assert data["params"]["params.yaml"]["data"]["nsga2"]["generations"] == generations
+        assert data["metrics"]["results/10_nsga2/metrics.json"]["data"]["generations"] == generations
+    assert "generations7" in run(project, "dvc", "exp", "show", "--no-pager").stdout
+    assert git(project, "status", "--porcelain") == ""
+
+
+@pytest.fixture
+def s3_endpoint():
+    """moto's S3 server on the loopback interface, on a free port; its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+S3_ENV = {key: value for key, value in ENV.items() if not key.startswith("AWS_")} | {
+    "AWS_CONFIG_FILE": "/nonexistent/aws-config", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+    "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
+"""No AWS settings of the machine: the remote's keys come from the project's config.local alone."""
+
+
+def use_bucket(repo: Path, endpoint: str) -> None:
+    """Point ``repo`` at the team bucket without touching committed config (docs/sharing.md)."""
+    run(repo, "dvc", "remote", "add", "--local", "-f", "-d", "team", "s3://distchar-team/cache")
+    for key, value in (("endpointurl", endpoint), ("access_key_id", "testing"), ("secret_access_key", "testing"),
+                       ("region", "us-east-1")):  # fmt: skip
+        run(repo, "dvc", "remote", "modify", "--local", "team", key, value)
+
+
+def test_an_s3_bucket_shares_every_output_with_a_fresh_clone(project, tmp_path, s3_endpoint):
+    """Push the tiny pipeline's outputs to a bucket of a real S3 server (moto, 127.0.0.1), pull them
+    into a fresh clone: every stage is up to date there and `dvc repro` runs nothing."""
+    import boto3
+
+    boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                 region_name="us-east-1").create_bucket(Bucket="distchar-team")  # fmt: skip
+    commit_results(project)
+    use_bucket(project, s3_endpoint)
+    pushed = subprocess.run(["dvc", "push"], cwd=project, env=S3_ENV, capture_output=True, text=True)
+    assert pushed.returncode == 0 and re.search(r"\d+ files? pushed", pushed.stdout), pushed.stdout + pushed.stderr
+    assert git(project, "status", "--porcelain") == ""  # the remote lives in .dvc/config.local, not in git
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project), str(clone))
+    use_bucket(clone, s3_endpoint)
+    pulled = subprocess.run(["dvc", "pull"], cwd=clone, env=S3_ENV, capture_output=True, text=True)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    for model in ("chat", "minilm"):
+        assert (clone / "results" / "02_svd" / model / "singular_values.npz").exists()
+    assert "Data and pipelines are up to date." in run(clone, "dvc", "status").stdout
+    assert "Running stage" not in run(clone, "dvc", "repro").stdout
