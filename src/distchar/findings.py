@@ -8,7 +8,9 @@ A generated block in README.md or docs/*.md sits between two markers::
 
 The first word after ``findings:`` names a renderer of ``RENDERERS``, the rest is its argument.
 ``python -m distchar.findings`` rewrites every block from ``results/``; ``--check`` rewrites
-nothing and exits 1 naming each block whose text differs from what the result files render.
+nothing and exits 1 naming each block whose text differs from what the result files render; a
+missing result file stops either with one sentence (exit 2). Renderers read only the result
+files committed in git (the ``cache: false`` outputs of dvc.yaml), so a clone can check its docs.
 Prose around the blocks is written by people and reads the tables; the tables are the record.
 """
 
@@ -24,6 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 from distchar.errors import DistcharError
+from distchar.fits.comparison import SIGNIFICANCE
+from distchar.fits.description import FAMILY_WORDS
 from distchar.results import ROOT, stage_folder
 
 BLOCK = re.compile(r"(<!-- findings: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /findings -->)", re.S)
@@ -34,6 +38,23 @@ def _read(path: Path) -> str:
     if not path.exists():
         raise DistcharError(f"{path} does not exist; run the stage that writes it (dvc repro) or dvc pull.")
     return path.read_text()
+
+
+def _json(path: Path):
+    return json.loads(_read(path))
+
+
+def _csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(_read(path)))
+
+
+def _fmt(value, spec: str) -> str:
+    """``value`` formatted, or "-" where it is missing (NaN, None)."""
+    return "-" if value is None or pd.isna(value) else format(value, spec)
+
+
+def _names(rows: list[dict], key: str = "type") -> str:
+    return ", ".join(str(r[key]) for r in rows) or "none"
 
 
 def stage_markdown(relative: str) -> str:
@@ -84,10 +105,159 @@ def inits_table(task: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def powerlaw_table(model: str) -> str:
+    """Stage 04's fits of one model's layer distances, per type and pooled, and what they say in
+    one line each (alpha range, the log-normal and truncated power law against the power law, the
+    preferred family, the trend with layer gap: the thresholds of ``distchar.fits.description``)."""
+    table = _csv(stage_folder("powerlaw", model) / "description.csv")
+    extract = _json(stage_folder("extract", model) / "summary.json")
+    svd = _json(stage_folder("svd", model) / "summary.json")
+    rows = table.to_dict("records")
+    lines = [
+        f"`{model}`: {extract['n_layers']} layers ({', '.join(extract['dtypes'])}), the top {svd['k']} singular "
+        f"values per matrix; cosine distances between layers per type, and pooled "
+        f"(`results/04_powerlaw/{model}/description.csv`). R < 0 favours the rival over the power law; "
+        f"p below {SIGNIFICANCE:g} counts as significant (optimistic: the distances are not independent).",
+        "",
+        "| type | distances | xmin | tail share | alpha +- sigma | KS D | bootstrap p | vs log-normal R (p) "
+        "| vs truncated power law R (p) | preferred | Spearman rho (distance, gap) | layer clusters |",
+        "|" + " --- |" * 12,
+    ]
+    for r in rows:
+        cells = [r["type"], f"{int(r['n'])}", _fmt(r["xmin"], ".3g"), _fmt(r["tail_share"], ".0%"),
+                 f"{_fmt(r['alpha'], '.2f')} +- {_fmt(r['sigma'], '.2f')}", _fmt(r["D"], ".3f"),
+                 _fmt(r["gof_p"], ".2f"), f"{_fmt(r['R_lognormal'], '.2f')} ({_fmt(r['p_lognormal'], '.2f')})",
+                 f"{_fmt(r['R_truncated_power_law'], '.2f')} ({_fmt(r['p_truncated_power_law'], '.2f')})",
+                 str(r["preferred"]).replace("_", " "), _fmt(r["spearman_rho"], ".2f"),
+                 "" if pd.isna(r.get("clusters")) else str(r["clusters"])]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    fitted = [r for r in rows if r["preferred"] != "insufficient"]
+    types = [r for r in fitted if r["type"] != "pooled"]
+    lines.append("")
+    if types:
+        low, high = min(types, key=lambda r: r["alpha"]), max(types, key=lambda r: r["alpha"])
+        lines.append(f"- alpha over the types: {low['alpha']:.2f} ({low['type']}) to {high['alpha']:.2f} "
+                     f"({high['type']}).")  # fmt: skip
+    for rival in ("lognormal", "truncated_power_law"):
+        likelier = [r for r in fitted if r[f"R_{rival}"] < 0]
+        significant = [r for r in likelier if r[f"p_{rival}"] < SIGNIFICANCE]
+        lines.append(f"- {FAMILY_WORDS[rival]} has higher likelihood than the power law (R < 0) in "
+                     f"{len(likelier)} of {len(fitted)} groups: {_names(likelier)}; significantly in "
+                     f"{len(significant)}: {_names(significant)}.")  # fmt: skip
+    preferred = {}
+    for r in rows:
+        preferred.setdefault(str(r["preferred"]).replace("_", " "), []).append(r)
+    lines.append("- preferred family: " + "; ".join(f"{name} ({_names(group)})" for name, group in preferred.items())
+                 + ".")  # fmt: skip
+    trends = {"grows": [], "barely changes": [], "shrinks": []}
+    for r in (r for r in rows if pd.notna(r["spearman_rho"])):
+        rho = r["spearman_rho"]
+        trends["grows" if rho > 0.1 else "shrinks" if rho < -0.1 else "barely changes"].append(r)
+    said = "; ".join(f"{trend} in {_names(group)}" for trend, group in trends.items() if group)
+    lines.append(f"- distance with layer gap (Spearman rho above 0.1 / below -0.1): {said}.")
+    return "\n".join(lines) + "\n"
+
+
+FLOOR_STRATEGIES = {
+    "always_50": "always 50",
+    "best_constant_probability": "best constant probability",
+    "normal_approximation": "Normal approximation (exact)",
+    "fitted_family": "fitted family (exact)",
+}
+
+
+def odds_floors_table(_: str = "") -> str:
+    """Stage 08a's reference floors (``floors.csv``): every strategy's mean error on the zero-shot
+    questions, idealized and real-world (overall and per domain), the best constant beside its error."""
+    floors = _csv(stage_folder("odds_questions") / "floors.csv")
+    domains = list(dict.fromkeys(floors["domain"].dropna()))
+
+    def cell(strategy: str, task: str, source: str, domain=None) -> str:
+        rows = floors[(floors["strategy"] == strategy) & (floors["task"] == task) & (floors["source"] == source)]
+        rows = rows[rows["domain"].isna()] if domain is None else rows[rows["domain"] == domain]
+        if rows.empty:
+            return ""
+        row = rows.iloc[0]
+        constant = f" ({row['constant']:.3f})" if pd.notna(row.get("constant")) and domain is None else ""
+        return f"{row['mean']:.2f}{constant}"
+
+    where = " / ".join(["all", *domains])
+    header = ["strategy", "idealized percentiles", "idealized probabilities", "idealized sampling (KS)",
+              f"real-world percentiles {where}", f"real-world probabilities {where}"]  # fmt: skip
+    lines = [
+        "Mean error over the zero-shot questions (`results/08_odds_questions/floors.csv`; the best constant "
+        "in brackets; real-world questions under the Normal-approximation condition).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + " --- |" * len(header),
+    ]
+    for strategy, label in FLOOR_STRATEGIES.items():
+        if not (floors["strategy"] == strategy).any():
+            continue
+        real = [[cell(strategy, task, "real_world"), *(cell(strategy, task, "real_world", d) for d in domains)]
+                for task in ("percentiles", "probabilities")]  # fmt: skip
+        real = [" / ".join(parts) if any(parts) else "" for parts in real]
+        cells = [label, *(cell(strategy, t, "idealized") for t in ("percentiles", "probabilities", "sampling")), *real]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def odds_split_table(_: str = "") -> str:
+    """Stage 08a's question counts (``split.json``): the benchmark grid and the fine-tuning splits."""
+    split = _json(stage_folder("odds_questions") / "split.json")
+    names = ("train", "validation", "test")
+    shares = " / ".join(f"{share:.0%}" for share in split["shares"])
+    return "\n".join([
+        f"The benchmark grid: {split['benchmark_questions']:,} questions. Fine-tuning: "
+        f"{split['draws_per_family']} draws per family, split {shares} "
+        "(`results/08_odds_questions/split.json`):",
+        "",
+        "| | " + " | ".join(names) + " |",
+        "| --- |" + " --- |" * len(names),
+        "| distributions | " + " | ".join(f"{split[f'{n}_distributions']:,}" for n in names) + " |",
+        "| questions | " + " | ".join(f"{split[f'{n}_questions']:,}" for n in names) + " |",
+    ]) + "\n"  # fmt: skip
+
+
+def odds_table(model: str) -> str:
+    """Stage 08's result for one model (``summary.csv``, ``metrics.json``): per setting the mean
+    error +- SEM over groups beside the floors of its setting, and the unparsed shares."""
+    folder = stage_folder("odds", model)
+    metrics = _json(folder / "metrics.json")
+    summary = _csv(folder / "summary.csv")
+    if "domain" in summary:
+        summary = summary[summary["domain"].isna()]
+    lines = [
+        f"`{model}` on the `{metrics['profile']}` profile: {metrics['questions']:,} generations, one greedy run "
+        "(sampling at temperature 1); mean +- SEM over groups (idealized families or real-world variables) with a "
+        f"valid answer (`results/08_odds/{model}/summary.csv`); errors in percentile points, percentage points, KS "
+        f"(KS noise floor 1.36/sqrt(N): {metrics['sampling_noise_floor']:.2f}).",
+        "",
+        "| task | setting | model | always 50 / best constant | Normal approx. | fitted family "
+        "| unparseable + out of range |",
+        "|" + " --- |" * 7,
+    ]
+    for r in summary.to_dict("records"):
+        source = "idealized" if r["source"] == "idealized" else "real world"
+        floor = r.get("floor_always_50") if r["task"] == "percentiles" else r.get("floor_best_constant_probability")
+        model_cell = (f"{_fmt(r['mean'], '.3g')} +- {_fmt(r['sem'], '.2g')} ({int(r['groups'])} groups)"
+                      if pd.notna(r["mean"]) else "- (no valid answer)")  # fmt: skip
+        floors = [("" if floor is None or pd.isna(floor) else f"{floor:.3g}") for floor in
+                  (floor, r.get("floor_normal_approximation"), r.get("floor_fitted_family"))]  # fmt: skip
+        cells = [r["task"], f"{source}, {str(r['setting']).replace('_', ' ')}", model_cell, *floors,
+                 f"{r['unparseable_share']:.0%} + {r['out_of_range_share']:.0%}"]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[str], str]] = {
     "file": stage_markdown,
     "generator": generator_table,
     "inits": inits_table,
+    "powerlaw": powerlaw_table,
+    "odds": odds_table,
+    "odds_floors": odds_floors_table,
+    "odds_split": odds_split_table,
 }
 
 
@@ -119,12 +289,18 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m distchar.findings [--check]`` from the project root."""
     args = sys.argv[1:] if argv is None else argv
     check = "--check" in args
-    stale = []
+    stale, rewritten = [], {}
     for path in doc_files():
-        text = path.read_text()
-        new, changed = refresh(text)
+        try:
+            new, changed = refresh(path.read_text())
+        except DistcharError as exc:
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            return 2  # before writing anything: a page is never left half rendered
         stale += [f"{path}: {spec}" for spec in changed]
-        if changed and not check:
+        if changed:
+            rewritten[path] = new
+    if not check:
+        for path, new in rewritten.items():
             path.write_text(new)
     for line in stale:
         print(("differs from the result files: " if check else "rewrote: ") + line)
