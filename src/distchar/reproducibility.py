@@ -77,6 +77,8 @@ def metric_changes(diff: dict, rtol: float) -> tuple[list[str], list[str]]:
             old, new = change.get("old"), change.get("new")
             line = f"{file}: {name} {old} -> {new}"
             numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (old, new))
+            if numbers and math.isnan(old) and math.isnan(new):
+                continue  # DVC reports NaN -> NaN as a change (NaN != NaN); it is none
             if numbers and (old == new or math.isclose(new, old, rel_tol=rtol, abs_tol=0.0)):
                 within.append(line)
             else:
