@@ -21,7 +21,9 @@ def pytest_configure(config):
     """One fresh distchar cache (GGUF files dequantised once) for the whole run, shared by the
     pytest-xdist workers and the pipeline's subprocesses, which inherit the variable. Under
     several workers, one thread of arithmetic per process (workers, stages, kernels): two
-    processes of two threads each on 2 cores made the suite slower than one process."""
+    processes of two threads each on 2 cores made the suite slower than one process. No progress
+    bars (distchar.progress): the pipeline's subprocesses inherit that too."""
+    os.environ.setdefault("DISTCHAR_QUIET", "1")
     if "DISTCHAR_CACHE" not in os.environ:
         config._distchar_cache = tempfile.mkdtemp(prefix="distchar-cache-")
         os.environ["DISTCHAR_CACHE"] = config._distchar_cache

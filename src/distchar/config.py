@@ -19,6 +19,7 @@ from distchar.crowding import CROWDING_CHOICES
 from distchar.errors import DistcharError
 from distchar.lora.registry import INITS
 from distchar.models.architectures import CANONICAL_TYPES
+from distchar.models.sources import source_problem
 from distchar.studies.nsga2.problems import PROBLEMS
 from distchar.tasks import TASKS
 
@@ -353,7 +354,10 @@ class Params(Section):
     nsga2: Nsga2Params
 
     @model_validator(mode="after")
-    def _odds_models_exist(self) -> Params:
+    def _names_and_sources_exist(self) -> Params:
+        for name, source in self.models.items():
+            if problem := source_problem(source):
+                raise ValueError(f"models.{name}: the source '{source}' {problem}")
         for name in self.odds.models:
             if name not in self.models:
                 raise ValueError(f"odds.models names '{name}', which is not under 'models:' ({', '.join(self.models)})")

@@ -43,6 +43,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from distchar.progress import each
+
 _CHUNK = 256
 MAX_CANDIDATES = 512
 """Most xmin candidates scored in one fit; the full scan below it."""
@@ -195,5 +197,5 @@ def bootstrap_p_value(
     # one seed per repetition: the same p whatever the number of threads; numpy releases the GIL
     seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(repetitions)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        worse = sum(pool.map(one_repetition, seeds))
+        worse = sum(each(pool.map(one_repetition, seeds), desc="bootstrap", unit="fit", total=repetitions))
     return worse / repetitions

@@ -22,6 +22,7 @@ import numpy as np
 from distchar.crowding import crowding_function
 from distchar.generator.fidelity import OBJECTIVES, fidelity, reference
 from distchar.generator.gp_pareto import GeneratorParams, sample
+from distchar.progress import progress
 
 
 @dataclass
@@ -61,6 +62,7 @@ def tune(
     seed: int = 0,
     min_tail: int = 10,
     real_alpha: float | None = None,
+    label: str = "",
 ) -> TuningResult:
     """NSGA-II over the generator's parameters for one real (layers x k) matrix; the alpha gap aims
     at ``real_alpha`` (default: the power-law fit of the real distances, when it is sufficient)."""
@@ -87,6 +89,7 @@ def tune(
 
         def _evaluate(self, X, out, *args, **kwargs):
             out["F"] = np.array([objectives(x) for x in X])
+            bar.update()  # pymoo evaluates one population per generation
 
     start_x = np.clip([start.alpha, np.log10(start.layer_length), np.log10(start.index_length), start.nugget,
                        start.tilt_scale, start.tilt_alpha], lower, upper)  # fmt: skip
@@ -94,7 +97,8 @@ def tune(
     initial = np.vstack([start_x, rng.uniform(lower, upper, (population - 1, len(lower)))])
     algorithm = NSGA2(pop_size=population, sampling=initial,
                       survival=RankAndCrowding(crowding_func=crowding_function(crowding)))  # fmt: skip
-    result = minimize(GeneratorProblem(), algorithm, ("n_gen", generations), seed=seed, verbose=False)
+    with progress(desc=f"tune {label}".rstrip(), unit="generation", total=generations, leave=False) as bar:
+        result = minimize(GeneratorProblem(), algorithm, ("n_gen", generations), seed=seed, verbose=False)
     X, F = np.atleast_2d(result.X), np.atleast_2d(result.F)
     order = np.lexsort(F.T[::-1])
     X, F = X[order], F[order]

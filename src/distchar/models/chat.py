@@ -31,6 +31,7 @@ from distchar.devices import resolve_device
 from distchar.errors import DistcharError
 from distchar.models.loading import load_tokenizer, load_transformers_model
 from distchar.models.sources import resolve_source
+from distchar.progress import each
 
 log = logging.getLogger(__name__)
 PLAIN_TEMPLATE = "{prompt}\n\nAnswer: "
@@ -202,8 +203,6 @@ def generate(
     """The assistant's answer to each prompt: ``prefill`` (text that opens the assistant turn) and
     what the model adds, cut after ``stop`` (empty: at the end of turn or ``max_new_tokens``); see
     the module docstring. ``temperature`` 0 is greedy."""
-    from tqdm.auto import tqdm
-
     if not prompts:
         return []
     seqs = lm.encode([lm.render(p, prefill) for p in prompts])
@@ -215,7 +214,8 @@ def generate(
             shared[order[m]] = n
     generator = torch.Generator().manual_seed(seed)
     answers: list[str] = [""] * len(seqs)
-    for start in tqdm(range(0, len(order), batch_size), desc="generate", disable=not progress, mininterval=5):
+    starts = range(0, len(order), batch_size)
+    for start in each(starts, desc="generate", unit="batch") if progress else starts:
         batch = order[start : start + batch_size]
         new = _run_batch(lm, [seqs[i] for i in batch], [shared[i] for i in batch], max_new_tokens, temperature,
                          generator, stop)  # fmt: skip

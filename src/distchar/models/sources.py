@@ -64,6 +64,24 @@ class ResolvedSource:
     folder: Path
 
 
+def source_problem(source: str) -> str | None:
+    """Why ``source`` cannot name a model, checked without reading weights or the network (params
+    validation runs it before any stage starts), or None: an unknown bundled name, or a local path
+    that does not exist. A hub id is checked only when it is resolved."""
+    if source.startswith("bundled:"):
+        if source.removeprefix("bundled:") not in BUNDLED:
+            return f"names no bundled model; bundled: {', '.join('bundled:' + n for n in BUNDLED)}"
+        return None
+    if Path(source).expanduser().exists():
+        return None
+    if _HUB_ID.fullmatch(source) and not source.startswith((".", "/", "~")):
+        return None
+    return (
+        "does not exist: give 'bundled:NAME', a .gguf file, a Hugging Face model folder (relative to the "
+        "repository root) or a hub id 'org/name'"
+    )
+
+
 def resolve_source(source: str) -> ResolvedSource:
     """Resolve a params.yaml model source, or raise a DistcharError naming it."""
     if source.startswith("bundled:"):

@@ -8,13 +8,13 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from distchar.config import SvdParams
 from distchar.devices import resolve_device
 from distchar.errors import DistcharError
 from distchar.models.architectures import CANONICAL_TYPES
 from distchar.models.projections import ProjectionMatrix, load_projection
+from distchar.progress import progress
 from distchar.spectra.singular_values import choose_method, exact_singular_values, randomized_singular_values
 from distchar.spectra.summaries import spectral_summary
 
@@ -53,7 +53,7 @@ def compute_singular_values(
     generator = torch.Generator().manual_seed(params.seed)
     values: dict[tuple[int, str], np.ndarray] = {}
     rows = []
-    progress = tqdm(total=len(matrices), desc="svd", unit="matrix")
+    bar = progress(total=len(matrices), desc="svd", unit="matrix")
     for batch in _batches(matrices, params.batch_mb):
         stacked = torch.empty((len(batch), *batch[0].shape), dtype=torch.float32, device=device)
         for i, m in enumerate(batch):  # fill in place: never the list and the stack at once
@@ -70,8 +70,8 @@ def compute_singular_values(
             rows.append(
                 {"layer": m.layer, "type": m.type, "rows": m.shape[0], "cols": m.shape[1], "method": used, **summary}
             )
-        progress.update(len(batch))
-    progress.close()
+        bar.update(len(batch))
+    bar.close()
     order = {t: i for i, t in enumerate(CANONICAL_TYPES)}
     table = pd.DataFrame(rows).sort_values(["layer", "type"], key=lambda c: c.map(order) if c.name == "type" else c)
     return values, table.reset_index(drop=True)

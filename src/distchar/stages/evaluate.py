@@ -42,6 +42,7 @@ from distchar.lora.saved import load_index
 from distchar.models.loading import load_tokenizer
 from distchar.models.sources import resolve_source
 from distchar.plots import save_figure, use_style
+from distchar.progress import each
 from distchar.statistics import paired_comparison, seed_interval
 from distchar.tasks import Task, get_task
 from distchar.timings import write_timings
@@ -165,7 +166,7 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
                            lora.rank, lora.alpha, load_file(Path(run["dir"]) / ADAPTER))  # fmt: skip
 
     records = []
-    for run in runs:  # validation loss of every run picks each init's learning rate
+    for run in each(runs, desc=f"validate {task}", unit="run"):  # validation loss of every run picks each init's rate
         model = restored(run)
         records.append({"init": run["init"], "seed": run["seed"], "learning_rate": run["learning_rate"],
                         "validation_loss": scorer.validation_loss(model),
@@ -175,9 +176,9 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
                  records[-1]["validation_loss"])  # fmt: skip
     best = best_learning_rates(pd.DataFrame(records))
     example_frames = []
-    for run, record in zip(runs, records, strict=True):  # the test split, at the tuned rates (or every run)
-        if not evaluate.test_all_runs and best[run["init"]] != run["learning_rate"]:
-            continue
+    tested = [(run, record) for run, record in zip(runs, records, strict=True)
+              if evaluate.test_all_runs or best[run["init"]] == run["learning_rate"]]  # fmt: skip
+    for run, record in each(tested, desc=f"test {task}", unit="run"):  # the test split, at the tuned rates
         model = restored(run)
         scores = scorer.test_scores(model)
         del model

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from distchar.atomic import atomic_directory
 from distchar.models.architectures import CANONICAL_TYPES
 from distchar.models.projections import list_projections, stream_projections
 from distchar.models.sources import resolve_source
 from distchar.plots import TYPE_PALETTE, quantisation_note, save_figure, use_style
+from distchar.progress import each
 from distchar.timings import write_timings
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def build_manifest(source: str, types: tuple[str, ...] = CANONICAL_TYPES) -> pd.
     """Stream every projection matrix of ``source`` once and describe it; see the module docstring."""
     matrices = list_projections(resolve_source(source), types)
     rows = []
-    for matrix, weight in tqdm(stream_projections(matrices), total=len(matrices), desc="extract", unit="matrix"):
+    for matrix, weight in each(stream_projections(matrices), total=len(matrices), desc="extract", unit="matrix"):
         rows.append(
             {
                 "layer": matrix.layer,

@@ -155,7 +155,8 @@ def run_generator(
         if "fallback" in alpha_origin or "default" in start_origin:
             log.warning("generator %s %s: alpha from %s; start %s", model_name, kind, alpha_origin, start_origin)
         result = tune(S, start, population=params.population, generations=params.generations, draws=params.draws,
-                      crowding=params.crowding, seed=params.seed + index, real_alpha=alpha)  # fmt: skip
+                      crowding=params.crowding, seed=params.seed + index, real_alpha=alpha,
+                      label=f"{model_name} {kind} ({index + 1}/{len(real)})")  # fmt: skip
         chosen[kind] = result.chosen
         check_seed = params.seed + 1000 + index
         fidelity_start, _ = check_fidelity(S, start, params.check_draws, check_seed, alpha)

@@ -50,6 +50,7 @@ from distchar.lora.inits import apply_state
 from distchar.lora.saved import load_index
 from distchar.models.loading import load_tokenizer
 from distchar.models.sources import resolve_source
+from distchar.progress import progress
 from distchar.results import inits_folder, stage_folder
 from distchar.tasks import get_task
 from distchar.tensor_files import save_tensors
@@ -137,6 +138,8 @@ def run_training(
     classifier = record_of.loss_kind == "classification"
     dsl = {"b": training.dsl_lm_b} if record_of.loss_kind == "causal_lm" else {"b": training.dsl_b}
     results = []
+    bar = progress(desc=f"train {task}", unit="run", disable=not main,
+                   total=len(lora.inits) * len(lora.seeds) * len(training.learning_rates))  # fmt: skip
     for name in lora.inits:
         for seed in lora.seeds:
             row = index[(name, seed)]
@@ -144,6 +147,7 @@ def run_training(
             state, init_hash = load(init_bytes), hashlib.sha256(init_bytes).hexdigest()
             for learning_rate in training.learning_rates:
                 key = f"{name}/{run_name(seed, learning_rate)}"
+                bar.set_postfix_str(key)
                 run_dir, checkpoint_dir = Path(out_dir) / key, Path(checkpoint_root) / task / key
                 stamp = fingerprint({"source": source, "settings": settings.model_dump(), "lr": learning_rate,
                                      "training": training.model_dump(exclude={"tasks", "learning_rates", "device",
@@ -158,6 +162,7 @@ def run_training(
                     results.append({**json.loads((checkpoint_dir / "done" / RECORD).read_text()),
                                     **read_timings(checkpoint_dir / "done")})  # fmt: skip
                     log.info("%s %s: finished earlier, copied", task, key)
+                    bar.update()
                     continue
                 torch.manual_seed(seed)
                 model = copy.deepcopy(base)
@@ -190,7 +195,9 @@ def run_training(
                     publish(checkpoint_dir / "done", run_dir)
                 results.append({**record, **timings})
                 log.info("%s %s: loss %.4f -> %.4f", task, key, record["first_loss"] or 0, record["final_loss"] or 0)
+                bar.update()
                 del model
+    bar.close()
     if main:
         write_timings(out_dir, {f"{r['init']}/{run_name(r['seed'], r['learning_rate'])}":
                                 {k: r.get(k) for k in TIMED} for r in results})  # fmt: skip

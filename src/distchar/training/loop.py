@@ -34,6 +34,7 @@ from typing import Literal
 import torch
 
 from distchar.losses import Shards, causal_lm_loss, classification_loss
+from distchar.progress import progress
 from distchar.training.batches import batches
 from distchar.training.examples import Example
 
@@ -147,7 +148,10 @@ def train(
     rank, world = shards.rank, shards.world
     loss_of = causal_lm_loss if config.kind == "causal_lm" else classification_loss
     started = time.perf_counter()
-    for step, batch in batches(examples, config.batch_size, config.steps, config.seed, pad_id, start):
+    steps = progress(batches(examples, config.batch_size, config.steps, config.seed, pad_id, start), desc="steps",
+                     unit="step", total=config.steps, initial=start, leave=False,
+                     disable=not accelerator.is_main_process)  # fmt: skip
+    for step, batch in steps:
         batch = {k: v[rank::world].to(accelerator.device) for k, v in batch.items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         share = loss_of(logits, batch["labels"], config.loss, shards=shards, **config.dsl)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from distchar.crowding import crowding_function
+from distchar.progress import each
 from distchar.statistics import holm
 from distchar.studies.nsga2.metrics import LOWER_IS_BETTER, METRICS, FrontQuality
 from distchar.studies.nsga2.problems import get_problem, true_front
@@ -67,9 +68,10 @@ def run_all(problems, variants, seeds, population: int, generations: int, jobs: 
     work = [(p, v, s, population, generations, fronts[p]) for p in problems for v in variants for s in seeds]
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            done = list(pool.map(_run, work, chunksize=max(1, len(work) // (8 * jobs))))
+            runs = pool.map(_run, work, chunksize=max(1, len(work) // (8 * jobs)))
+            done = list(each(runs, desc="nsga2 runs", unit="run", total=len(work)))
     else:
-        done = [_run(job) for job in work]
+        done = [_run(job) for job in each(work, desc="nsga2 runs", unit="run")]
     curves = pd.concat([curve for curve, _, _ in done], ignore_index=True)
     finals = {(job[0], job[1], job[2]): final for job, (_, final, _) in zip(work, done, strict=True)}
     seconds = np.array([s for _, _, s in done])

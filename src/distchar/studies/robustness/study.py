@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from distchar.progress import each
 from distchar.statistics import attainable, holm, paired_comparison, seed_interval
 from distchar.studies.robustness.attacks import attacked_images, l2_distance, make_attack, robust
 from distchar.studies.robustness.spread import correlation, non_target_spreads
@@ -85,9 +86,9 @@ def run_all(settings) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
             for seed in range(settings.seeds)]  # fmt: skip
     if settings.jobs > 1:
         with ProcessPoolExecutor(max_workers=settings.jobs) as pool:
-            done = list(pool.map(run_one, work))
+            done = list(each(pool.map(run_one, work), desc="train + attack", unit="model", total=len(work)))
     else:
-        done = [run_one(job) for job in work]
+        done = [run_one(job) for job in each(work, desc="train + attack", unit="model")]
     clean = pd.concat([c for c, _, _ in done], ignore_index=True)
     attacked = pd.concat([a for _, a, _ in done], ignore_index=True)
     timings = pd.DataFrame([t for _, _, t in done])
