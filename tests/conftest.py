@@ -116,3 +116,25 @@ def tiny_chat_lm(tmp_path_factory):
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+"""This machine's closed network refuses background connections: switch them off."""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium (headless) driven by Playwright; no browser is downloaded. Skipped, saying
+    so, only where no chromium binary exists (`make browser` installs it; CI does)."""
+    chromium_binary = shutil.which("chromium")
+    if chromium_binary is None:
+        pytest.skip("no chromium binary on PATH (Debian: apt-get install chromium, or make browser)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_binary, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -113,3 +113,19 @@ def powerlaw_best_among(reference, xmins: np.ndarray) -> tuple[float, float, flo
     keep = np.flatnonzero(scan["valid_fits"] & np.isin(scan["xmins"], xmins))
     best = keep[np.argmin(scan["distances"][keep])]
     return float(scan["xmins"][best]), float(scan["alphas"][best]), float(scan["distances"][best])
+
+
+def open_offline(browser, path: Path):
+    """``path`` opened from disk in ``browser`` (the ``browser`` fixture), and the list that every
+    console error, page error, failed request and request off disk (data: URIs are embedded
+    figures) is appended to."""
+    problems: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})"))
+    page.on(
+        "request", lambda r: None if r.url.startswith(("file://", "data:")) else problems.append(f"off disk: {r.url}")
+    )
+    page.goto(path.as_uri(), wait_until="load")
+    return page, problems

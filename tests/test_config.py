@@ -36,87 +36,105 @@ def test_the_committed_params_are_valid():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("models: {a: org/x}\nextract: {}\nextrct: {}\n", "unknown key 'extrct'; allowed keys here: models, extract, svd"),
-        ("models: {a: org/x}\n", "key 'extract' is missing."),
+        (
+            "models: {a: o/x}\nextract: {}\nextrct: {}\n",
+            "unknown key 'extrct'; allowed keys here: models, extract, svd",
+        ),
+        ("models: {a: o/x}\n", "key 'extract' is missing."),
         ("models: {a: ./x}\nextract: {}\n", "models.a: the source './x' does not exist: give 'bundled:NAME', a .gguf"),
         ("models: {a: bundled:gpt5}\nextract: {}\n", "models.a: the source 'bundled:gpt5' names no bundled model"),
-        ("models: {a: org/x}\nextract: {typos: [q]}\n", "unknown key 'extract.typos'; allowed keys here: types."),
-        ("models: {a: org/x}\nextract: {types: [q, z]}\n", "key 'extract.types.1' input should be 'q', 'k', 'v'"),
-        ("models: {a: org/x}\nextract: {types: q}\n", "key 'extract.types' input should be a valid list"),
-        ("models: {a: org/x}\nextract: {types: []}\n", "key 'extract.types' list should have at least 1 item"),
-        ("models: {a: org/x}\nextract: {types: [q, q]}\n", "key 'extract.types' value error, must not repeat a type"),
+        ("models: {a: o/x}\nextract: {typos: [q]}\n", "unknown key 'extract.typos'; allowed keys here: types."),
+        ("models: {a: o/x}\nextract: {types: [q, z]}\n", "key 'extract.types.1' input should be 'q', 'k', 'v'"),
+        ("models: {a: o/x}\nextract: {types: q}\n", "key 'extract.types' input should be a valid list"),
+        ("models: {a: o/x}\nextract: {types: []}\n", "key 'extract.types' list should have at least 1 item"),
+        ("models: {a: o/x}\nextract: {types: [q, q]}\n", "key 'extract.types' value error, must not repeat a type"),
         ("models: {}\nextract: {}\n", "key 'models' dictionary should have at least 1 item"),
-        ("models: {Big Model: org/x}\nextract: {}\n", "string should match pattern"),
+        ("models: {Big Model: o/x}\nextract: {}\n", "string should match pattern"),
         ("extract: {types: [q]}\n", "key 'models' is missing."),
         ("- a\n- b\n", "must be a mapping of sections"),
-        ("models: {a: org/x}\nextract: {}\nsvd: {k: 0}\npowerlaw: {}\n", "key 'svd.k' input should be greater than"),
-        ("models: {a: org/x}\nextract: {}\nsvd: {k: most}\npowerlaw: {}\n", "or input should be 'all' (got 'most')"),
-        ("models: {a: org/x}\nextract: {}\nsvd: {method: lanczos}\npowerlaw: {}\n", "key 'svd.method' input should be"),
-        ("models: {a: org/x}\nextract: {}\nsvd: {}\npowerlaw: {bootstrap: -1}\n", "key 'powerlaw.bootstrap'"),
-        ("models: {a: org/x}\nextract: {}\nsvd: {}\npowerlaw: {min_tail: 2}\n", "key 'powerlaw.min_tail'"),
-        ("models: {a: org/x}\nextract: {}\nsvd: {}\npowerlaw: {}\n", "key 'odds' is missing."),
+        ("models: {a: o/x}\nextract: {}\nsvd: {k: 0}\npowerlaw: {}\n", "key 'svd.k' input should be greater than"),
+        ("models: {a: o/x}\nextract: {}\nsvd: {k: most}\npowerlaw: {}\n", "or input should be 'all' (got 'most')"),
+        ("models: {a: o/x}\nextract: {}\nsvd: {method: lanczos}\npowerlaw: {}\n", "key 'svd.method' input should be"),
+        ("models: {a: o/x}\nextract: {}\nsvd: {}\npowerlaw: {bootstrap: -1}\n", "key 'powerlaw.bootstrap'"),
+        ("models: {a: o/x}\nextract: {}\nsvd: {}\npowerlaw: {min_tail: 2}\n", "key 'powerlaw.min_tail'"),
+        ("models: {a: o/x}\nextract: {}\nsvd: {}\npowerlaw: {}\n", "key 'odds' is missing."),
         (
-            "models: {a: org/x}\nextract: {}\nsvd: {}\npowerlaw: {}\nodds: {models: [b]}\n",
+            "models: {a: o/x}\nextract: {}\nsvd: {}\npowerlaw: {}\nodds: {models: [b]}\n",
             "odds.models names 'b', which is not under 'models:' (a).",
         ),
         (
-            "models: {a: org/x}\nextract: {}\nsvd: {}\npowerlaw: {}\nodds: {split: [0.5, 0.5, 0.5]}\n",
+            "models: {a: o/x}\nextract: {}\nsvd: {}\npowerlaw: {}\nodds: {split: [0.5, 0.5, 0.5]}\n",
             "key 'odds.split' value error, must be three positive shares summing to 1",
         ),
         (
-            "models: {a: org/x}\nextract: {}\nsvd: {}\npowerlaw: {}\nodds: {profile: huge}\n",
+            "models: {a: o/x}\nextract: {}\nsvd: {}\npowerlaw: {}\nodds: {profile: huge}\n",
             "key 'odds.profile' input should be",
         ),
         (
-            "models: {a: org/x}\nextract: {}\nlora: {inits: [kaiming]}\ngenerator: {}\n",
+            "models: {a: o/x}\nextract: {}\nlora: {inits: [kaiming]}\ngenerator: {}\n",
             "key 'lora.inits.0' input should be",
         ),
         (
-            "models: {a: org/x}\nextract: {}\nlora: {seeds: []}\ngenerator: {}\n",
+            "models: {a: o/x}\nextract: {}\nlora: {seeds: []}\ngenerator: {}\n",
             "key 'lora.seeds' list should have at least",
         ),
-        ("models: {a: org/x}\nextract: {}\nlora: {rank: 0}\ngenerator: {}\n", "key 'lora.rank' input should be greater"),
-        ("models: {a: org/x}\nextract: {}\nlora: {}\ngenerator: {crowding: fancy}\n", "key 'generator.crowding' input"),
         (
-            "models: {a: org/x}\nextract: {}\nlora: {}\ngenerator: {nugget: 1}\n",
+            "models: {a: o/x}\nextract: {}\nlora: {rank: 0}\ngenerator: {}\n",
+            "key 'lora.rank' input should be greater",
+        ),
+        ("models: {a: o/x}\nextract: {}\nlora: {}\ngenerator: {crowding: fancy}\n", "key 'generator.crowding' input"),
+        (
+            "models: {a: o/x}\nextract: {}\nlora: {}\ngenerator: {nugget: 1}\n",
             "key 'generator.nugget' input should be less",
         ),
         (
-            "models: {a: org/x}\nextract: {}\nlora: {}\ngenerator: {}\n"
+            "models: {a: o/x}\nextract: {}\nlora: {}\ngenerator: {}\n"
             "training: {tasks: {sentiment: {model: minilm, data: t.csv, steps: 1, batch_size: 1}}}\n",
             "training.tasks.sentiment.model names 'minilm', which is not under 'models:' (a).",
         ),
         (
-            "models: {a: org/x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: {}, learning_rates: []}\n",
+            "models: {a: o/x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: {}, learning_rates: []}\n",
             "key 'training.learning_rates' list should have at least 1 item",
         ),
         (
-            "models: {a: org/x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: {translation: {}}}\n",
+            "models: {a: o/x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: {translation: {}}}\n",
             "input should be 'odds' or 'sentiment'",
         ),
         (
-            "models: {a: org/x}\nextract: {}\nlora: {}\ngenerator: {}\n"
+            "models: {a: o/x}\nextract: {}\nlora: {}\ngenerator: {}\n"
             "training: {tasks: {sentiment: {model: a, steps: 1, batch_size: 1}}}\n",
             "key 'training.tasks.sentiment.data' is missing.",
         ),
         (
-            "models: {a: org/x}\nextract: {}\nlora: {inits: [default, pissa]}\ngenerator: {}\n"
+            "models: {a: o/x}\nextract: {}\nlora: {inits: [default, pissa]}\ngenerator: {}\n"
             "training: {tasks: {sentiment: {model: a, data: t.csv, steps: 1, batch_size: 1}}}\n",
             "evaluate names the init 'reshaped', which is not in lora.inits",
         ),
         (
-            "models: {a: org/x}\nextract: {}\nsvd: {k: 16}\npowerlaw: {}\nodds: {}\nlora: {rank: 32}\ngenerator: {}\n",
+            "models: {a: o/x}\nextract: {}\nsvd: {k: 16}\npowerlaw: {}\nodds: {}\nlora: {rank: 32}\ngenerator: {}\n",
             "lora.rank (32) exceeds svd.k (16): the reshaped inits take their first lora.rank singular values",
         ),
-        ("models: {a: org/x}\nextract: {}\nnsga2: {variants: [improved, pcd]}\n", "nsga2.variants must list 'cd'"),
-        ("models: {a: org/x}\nextract: {}\nnsga2: {snapshots: [300]}\n", "nsga2.snapshots [300] must be earlier than"),
-        ("models: {a: org/x}\nextract: {}\nnsga2: {seeds: 2}\n", "key 'nsga2.seeds' input should be greater than or equal"),
-        ("models: {a: org/x}\nextract: {}\nnsga2: {problems: [dtlz2]}\n", "key 'nsga2.problems.0' input should be 'sch'"),
-        ("models: {a: org/x}\nextract: {}\nrobustness: {losses: [dsl]}\n", "robustness.losses must list 'ce'"),
-        ("models: {a: org/x}\nextract: {}\nrobustness: {epsilon: 0.3}\n", "robustness.epsilon (0.3) must be one of"),
-        ("models: {a: org/x}\nextract: {}\nrobustness: {dsl_b: [0.01, 0.01]}\n", "robustness.dsl_b must not repeat"),
-        ("models: {a: org/x}\nextract: {}\nrobustness: {dsl_b: [-1]}\n", "'robustness.dsl_b.0' input should be greater"),
-        ("models: {a: org/x}\nextract: {}\nrobustness: {architectures: [resnet]}\n", "key 'robustness.architectures.0'"),
+        ("models: {a: o/x}\nextract: {}\nnsga2: {variants: [improved, pcd]}\n", "nsga2.variants must list 'cd'"),
+        ("models: {a: o/x}\nextract: {}\nnsga2: {snapshots: [300]}\n", "nsga2.snapshots [300] must be earlier than"),
+        (
+            "models: {a: o/x}\nextract: {}\nnsga2: {seeds: 2}\n",
+            "key 'nsga2.seeds' input should be greater than or equal",
+        ),
+        (
+            "models: {a: o/x}\nextract: {}\nnsga2: {problems: [dtlz2]}\n",
+            "key 'nsga2.problems.0' input should be 'sch'",
+        ),
+        ("models: {a: o/x}\nextract: {}\nrobustness: {losses: [dsl]}\n", "robustness.losses must list 'ce'"),
+        ("models: {a: o/x}\nextract: {}\nrobustness: {epsilon: 0.3}\n", "robustness.epsilon (0.3) must be one of"),
+        ("models: {a: o/x}\nextract: {}\nrobustness: {dsl_b: [0.01, 0.01]}\n", "robustness.dsl_b must not repeat"),
+        (
+            "models: {a: o/x}\nextract: {}\nrobustness: {dsl_b: [-1]}\n",
+            "'robustness.dsl_b.0' input should be greater",
+        ),
+        (
+            "models: {a: o/x}\nextract: {}\nrobustness: {architectures: [resnet]}\n",
+            "key 'robustness.architectures.0'",
+        ),
     ],
 )
 def test_invalid_params_name_the_key(tmp_path, text, expected):
@@ -127,13 +145,13 @@ def test_invalid_params_name_the_key(tmp_path, text, expected):
 
 
 def test_model_source_names_the_models_that_exist(tmp_path):
-    params = load_params(write(tmp_path, "models: {a: org/x, b: org/y}\nextract: {}\n"))
+    params = load_params(write(tmp_path, "models: {a: o/x, b: o/y}\nextract: {}\n"))
     with pytest.raises(DistcharError, match="no model 'c' under 'models:'; there are: a, b."):
         params.model_source("c")
 
 
 def test_command_line_check_prints_one_line_and_exits_2(tmp_path):
-    path = write(tmp_path, "models: {a: org/x}\nextract: {types: [z]}\n")
+    path = write(tmp_path, "models: {a: o/x}\nextract: {types: [z]}\n")
     result = subprocess.run([sys.executable, "-m", "distchar.config", str(path)], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "extract.types.0" in result.stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from helpers import ENV, ODDS_TINY, copy_repository, git, run
+from helpers import ENV, ODDS_TINY, copy_repository, git, open_offline, run
 
 from distchar.lora.registry import INITS
 from distchar.timings import read_timings
@@ -148,6 +148,24 @@ def test_repro_runs_every_stage_for_every_model_and_leaves_status_clean(project)
     assert "Data and pipelines are up to date." in run(project, "dvc", "status").stdout
     second = run(project, "dvc", "repro").stdout
     assert "Running stage" not in second and "didn't change, skipping" in second
+
+
+def test_the_report_stage_shows_every_figure_of_the_run_offline_in_a_real_browser(project, browser):
+    """The report DVC stage of a whole run: every page opens from disk with no console error, no
+    request off disk and no broken image, and every PNG the stages wrote is in it (none missing)."""
+    pages = sorted((project / "results" / "report").glob("*.html"))
+    assert [p.name for p in pages] == ["index.html", "main.html", "nsga2.html", "odds.html", "robustness.html"]
+    images = 0
+    for path in pages:
+        page, problems = open_offline(browser, path)
+        widths = page.locator("img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
+        assert (widths and all(w > 0 for w in widths)) or path.name == "index.html", f"{path.name}: {widths}"
+        images += len(widths)
+        page.close()
+        assert not problems, f"{path.name}: {problems}"
+    assert "is not here" not in "".join(p.read_text() for p in pages)
+    written = [p for p in (project / "results").rglob("*.png") if p.relative_to(project).parts[1] != "06_train"]
+    assert images == len(written)  # every figure of the stages (06_train's runs hold only dvclive logs)
 
 
 def test_changing_one_model_reruns_only_its_stages(project, tiny_llama, tiny_chat_lm):

@@ -106,6 +106,7 @@ def stage_code(command: str, root: Path = Path(".")) -> list[Path]:
     """The distchar files a ``dvc.yaml`` stage command runs: its ``python -m distchar...`` modules
     and the imports of the notebook papermill executes."""
     modules = set(_MODULE_RUN.findall(command))
+    modules |= {f"{m}.__main__" for m in modules if module_file(f"{m}.__main__")}  # `python -m PACKAGE` runs it
     for notebook in _NOTEBOOK.findall(command):
         modules |= imported_modules(notebook_source(Path(root) / notebook))
     return closure(modules)

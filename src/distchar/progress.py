@@ -41,9 +41,9 @@ def progress(
         from tqdm.std import tqdm
 
         kwargs.setdefault("mininterval", 5.0)
-        kwargs.setdefault("delay", 2.0)  # a loop that ends sooner prints no bar at all
     else:
         from tqdm.auto import tqdm
+    kwargs.setdefault("delay", 1.0)  # a loop that ends sooner shows no bar at all
     return tqdm(iterable, desc=desc, unit=unit, total=total, disable=disable or quiet(), dynamic_ncols=True, **kwargs)
 
 

@@ -28,6 +28,7 @@ STAGE_FOLDERS = {
     "odds": "08_odds",
     "robustness": "09_robustness",
     "nsga2": "10_nsga2",
+    "report": "report",
 }
 """dvc.yaml stage -> its folder under ``results/``; stages run per model or per task (``foreach``)
 write one subfolder per key."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from distchar.crowding import crowding_function
 from distchar.generator.fidelity import OBJECTIVES, fidelity, reference
-from distchar.generator.gp_pareto import GeneratorParams, sample
+from distchar.generator.gp_pareto import GeneratorParams, estimate, sample
 from distchar.progress import progress
 
 
@@ -49,6 +49,25 @@ def _decode(x: np.ndarray, xmin: float) -> GeneratorParams:
     return GeneratorParams(alpha=float(x[0]), xmin=xmin, layer_length=float(10 ** x[1]),
                            index_length=float(10 ** x[2]), nugget=float(x[3]), tilt_scale=float(x[4]),
                            tilt_alpha=float(x[5]))  # fmt: skip
+
+
+def reference_alpha(fits: dict, kind: str, fallback_alpha: float) -> tuple[float, str]:
+    """The distance exponent the alpha gap of ``kind`` aims at, and where it comes from."""
+    for group, origin in ((kind, "stage 04 fit"), ("pooled", "pooled fit (the type's fit is insufficient)")):
+        fit = fits.get(group, {}).get("fit", {})
+        if fit.get("sufficient") and np.isfinite(fit.get("alpha", np.nan)):
+            return float(fit["alpha"]), origin
+    return fallback_alpha, "generator.fallback_alpha (the type's and the pooled fits are insufficient)"
+
+
+def start_params(S: np.ndarray, nugget: float, alpha: float) -> tuple[GeneratorParams, str]:
+    """``estimate(S)``, or a documented default where S has fewer than two distinct positive values."""
+    try:
+        return estimate(S, nugget=nugget), "estimated from S"
+    except ValueError:
+        scale = float(np.nanmax(S)) if np.isfinite(S).any() and np.nanmax(S) > 0 else 1.0
+        default = GeneratorParams(alpha=alpha, xmin=scale, layer_length=1.0, index_length=1.0, nugget=nugget)
+        return default, "default (S has fewer than two distinct positive values)"
 
 
 def tune(

@@ -30,7 +30,7 @@ def check_k(k: int | None, matrices: list[ProjectionMatrix]) -> None:
             )
 
 
-def _batches(matrices: list[ProjectionMatrix], batch_mb: int):
+def shape_batches(matrices: list[ProjectionMatrix], batch_mb: int):
     """Group equally shaped matrices into batches of at most ``batch_mb`` MB, streaming the reads."""
     pending: dict[tuple[int, int], list[ProjectionMatrix]] = defaultdict(list)
     for m in matrices:
@@ -38,6 +38,18 @@ def _batches(matrices: list[ProjectionMatrix], batch_mb: int):
         if len(pending[m.shape]) * m.shape[0] * m.shape[1] * 4 >= batch_mb * 2**20:
             yield pending.pop(m.shape)
     yield from pending.values()
+
+
+def batch_singular_values(
+    stacked: torch.Tensor, k: int | None, params: SvdParams, generator: torch.Generator
+) -> tuple[torch.Tensor, str]:
+    """The singular values of a batch of equally shaped matrices by the method ``params`` picks for
+    their shape, and that method: randomized gives the top k, exact every value (the ESD alpha
+    wants them all; S_t keeps the top k)."""
+    used = choose_method(tuple(stacked.shape[1:]), k, params.method, params.oversampling)
+    if used == "randomized":
+        return randomized_singular_values(stacked, k, params.oversampling, params.power_iterations, generator), used
+    return exact_singular_values(stacked), used
 
 
 def compute_singular_values(
@@ -54,15 +66,11 @@ def compute_singular_values(
     values: dict[tuple[int, str], np.ndarray] = {}
     rows = []
     bar = progress(total=len(matrices), desc="svd", unit="matrix")
-    for batch in _batches(matrices, params.batch_mb):
+    for batch in shape_batches(matrices, params.batch_mb):
         stacked = torch.empty((len(batch), *batch[0].shape), dtype=torch.float32, device=device)
         for i, m in enumerate(batch):  # fill in place: never the list and the stack at once
             stacked[i] = load_projection(m)
-        used = choose_method(batch[0].shape, k, params.method, params.oversampling)
-        if used == "randomized":
-            full = randomized_singular_values(stacked, k, params.oversampling, params.power_iterations, generator)
-        else:  # every value: the ESD alpha wants them all; S_t keeps the top k
-            full = exact_singular_values(stacked)
+        full, used = batch_singular_values(stacked, k, params, generator)
         for m, s in zip(batch, full.cpu().numpy(), strict=True):
             values[(m.layer, m.type)] = s if k is None else s[:k]
             # randomized returns the top k only: the ESD fit is made where every value is there

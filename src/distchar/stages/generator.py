@@ -36,33 +36,14 @@ from distchar.atomic import atomic_directory
 from distchar.config import GeneratorSection, LoraParams
 from distchar.distances import cosine_distances
 from distchar.generator.fidelity import OBJECTIVES, check_fidelity, upper_distances
-from distchar.generator.gp_pareto import GeneratorParams, estimate, generated_profiles
-from distchar.generator.tuning import tune
+from distchar.generator.gp_pareto import generated_profiles
+from distchar.generator.tuning import reference_alpha, start_params, tune
 from distchar.lora.saved import save_inits
 from distchar.plots import TYPE_PALETTE, save_figure, use_style
 from distchar.spectra.profiles import load_profiles
 from distchar.timings import write_timings
 
 log = logging.getLogger(__name__)
-
-
-def reference_alpha(fits: dict, kind: str, fallback_alpha: float) -> tuple[float, str]:
-    """The distance exponent the alpha gap of ``kind`` aims at, and where it comes from."""
-    for group, origin in ((kind, "stage 04 fit"), ("pooled", "pooled fit (the type's fit is insufficient)")):
-        fit = fits.get(group, {}).get("fit", {})
-        if fit.get("sufficient") and np.isfinite(fit.get("alpha", np.nan)):
-            return float(fit["alpha"]), origin
-    return fallback_alpha, "generator.fallback_alpha (the type's and the pooled fits are insufficient)"
-
-
-def start_params(S: np.ndarray, params: GeneratorSection, alpha: float) -> tuple[GeneratorParams, str]:
-    """``estimate(S)``, or a documented default where S has fewer than two distinct positive values."""
-    try:
-        return estimate(S, nugget=params.nugget), "estimated from S"
-    except ValueError:
-        scale = float(np.nanmax(S)) if np.isfinite(S).any() and np.nanmax(S) > 0 else 1.0
-        default = GeneratorParams(alpha=alpha, xmin=scale, layer_length=1.0, index_length=1.0, nugget=params.nugget)
-        return default, "default (S has fewer than two distinct positive values)"
 
 
 def plot_fronts(fronts: pd.DataFrame, model_name: str):
@@ -151,7 +132,7 @@ def run_generator(
     started = time.perf_counter()
     for index, (kind, S) in enumerate(real.items()):
         alpha, alpha_origin = reference_alpha(fits, kind, params.fallback_alpha)
-        start, start_origin = start_params(S, params, alpha)
+        start, start_origin = start_params(S, params.nugget, alpha)
         if "fallback" in alpha_origin or "default" in start_origin:
             log.warning("generator %s %s: alpha from %s; start %s", model_name, kind, alpha_origin, start_origin)
         result = tune(S, start, population=params.population, generations=params.generations, draws=params.draws,
