@@ -18,6 +18,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt requirements.lock pyproject.t
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (distchar)" >/dev/null
 	if [ -d .git ]; then $(BIN)/pre-commit install >/dev/null; fi
+	command -v chromium >/dev/null || echo "note: no chromium: the report's browser tests will be skipped (make browser: apt-get install chromium)"
 	touch $@
 
 # The report's browser test (tests/test_report.py) drives Debian's chromium through Playwright; it

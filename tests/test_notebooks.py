@@ -33,4 +33,4 @@ def test_notebook_has_exactly_one_parameters_cell(path):
 def test_every_notebook_is_a_papermill_stage(path):
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     commands = [s.get("do", s)["cmd"] for s in stages.values()]
-    assert any(f"papermill -k python3 --log-output notebooks/{path.name}" in c for c in commands)
+    assert any(f"python -m distchar.run_notebook notebooks/{path.name}" in c for c in commands)

@@ -57,11 +57,25 @@ def _types(value: list[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(types))
 
 
+def _k(value: str | None) -> str | int | None:
+    if value is None or value == "all":
+        return value
+    try:
+        k = int(value)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise DistcharError(f"--k must be a whole number of at least 1 or 'all' (got {value!r}).")
+    return k
+
+
 @app.command()
 def analyze(
     source: Annotated[str, typer.Argument(help="bundled:NAME, a .gguf file, a Hugging Face folder or a hub id.")],
     out: Annotated[Path | None, typer.Option(help="Output folder (default: analysis/NAME).")] = None,
-    k: Annotated[str, typer.Option(help="Singular values kept per matrix, or 'all'.")] = "64",
+    k: Annotated[
+        str | None, typer.Option(help="Singular values kept per matrix, or 'all' (default: 64, or --params' svd.k).")
+    ] = None,
     types: Annotated[list[str] | None, typer.Option(help="Projection types, e.g. q,k,v (default: all seven).")] = None,
     name: Annotated[str | None, typer.Option(help="The model's name in titles (default: from SOURCE).")] = None,
     params_file: Annotated[
@@ -71,10 +85,12 @@ def analyze(
     quiet: Quiet = False,
 ) -> None:
     """Stages 01-04 (extract, SVD, distances, power-law fits) for one model, plus an HTML page."""
-    from distchar.analysis import analyze_model  # lazy: keeps --help fast
 
     def work():
-        result = analyze_model(source, out=out, k=k, types=_types(types), name=name, params_file=params_file)
+        kinds, top_k = _types(types), _k(k)  # before the slow imports: a typo answers at once
+        from distchar.analysis import analyze_model  # lazy: keeps --help fast
+
+        result = analyze_model(source, out=out, k=top_k, types=kinds, name=name, params_file=params_file)
         typer.echo(result.description.strip())
         typer.echo(f"\nwrote {result.out} (open {result.page})")
 
