@@ -141,7 +141,7 @@ t = time.perf_counter()
 model = AutoModelForCausalLM.from_pretrained({folder!r})
 details = weightwatcher.WeightWatcher(model=model).analyze()
 print("TOTAL", time.perf_counter() - t)
-details[["name", "alpha", "xmin", "num_evals"]].to_csv({out!r}, index=False)
+details[["longname", "alpha", "xmin", "num_evals"]].to_csv({out!r}, index=False)
 """
 
 
@@ -236,7 +236,8 @@ def main() -> None:
 
 
 def alpha_agreement(summaries: Path, ww_csv: Path) -> dict:
-    """Our ESD alpha against WeightWatcher's, matrix by matrix (matched by module name), where both
+    """Our ESD alpha against WeightWatcher's, matrix by matrix (matched by module path, WeightWatcher's
+    ``longname``: its ``name`` is the last part only), where both
     chose the same xmin (ours is stored with 8 significant digits)."""
     import re
 
@@ -245,7 +246,7 @@ def alpha_agreement(summaries: Path, ww_csv: Path) -> dict:
     suffix = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "o_proj": "o", "gate_proj": "gate", "up_proj": "up",
               "down_proj": "down"}  # fmt: skip
     ww = pd.read_csv(ww_csv)
-    keys = [re.search(r"layers\.(\d+)\..*\.(\w+_proj)", str(name)) for name in ww["name"]]
+    keys = [re.search(r"layers\.(\d+)\..*\.(\w+_proj)", str(name)) for name in ww["longname"]]
     ww["layer"] = [int(k.group(1)) if k else -1 for k in keys]
     ww["type"] = [suffix.get(k.group(2)) if k else None for k in keys]
     pairs = pd.read_csv(summaries).merge(ww.dropna(subset=["type"]), on=["layer", "type"], suffixes=("", "_ww"))
