@@ -66,19 +66,11 @@ def settings(k: str | int | None, params_file: Path | None) -> tuple[SvdParams, 
     else:
         svd, powerlaw = SvdParams(), PowerLawParams()
     if k is not None:
-        value = k if k == "all" else _integer(k)
-        try:
-            svd = SvdParams(**{**svd.model_dump(), "k": value})
+        try:  # pydantic refuses a k that is neither a whole number >= 1 nor 'all'
+            svd = SvdParams(**{**svd.model_dump(), "k": k})
         except ValidationError:
             raise DistcharError(f"--k must be a whole number of at least 1 or 'all' (got {k!r}).") from None
     return svd, powerlaw
-
-
-def _integer(text: str | int) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise DistcharError(f"--k must be a whole number of at least 1 or 'all' (got {text!r}).") from None
 
 
 def analyze_model(
