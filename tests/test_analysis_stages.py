@@ -1,6 +1,7 @@
 """Stages 02-04 and the fingerprint on real models, and their handling of bad input."""
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -35,13 +36,37 @@ def test_svd_stage_gives_30_by_k_profiles_per_type(smollm2_analysis):
             assert data[t].shape == (30, 16) and (np.diff(data[t], axis=1) <= 1e-9).all()
             assert data[f"{t}_layers"].tolist() == list(range(30))
     summaries = pd.read_csv(smollm2_analysis / "02" / "smollm2" / "summaries.csv")
-    assert len(summaries) == 210 and set(summaries["method"]) == {"exact"}
+    assert len(summaries) == 210 and set(summaries["method"]) == {"gram32_eig32"}
     assert (summaries["stable_rank"] >= 1).all() and summaries["esd_alpha"].notna().all()
 
 
-def test_randomized_check_meets_1e_3_on_smollm2(smollm2_analysis):
+def test_the_float32_method_is_checked_against_float64_on_smollm2(smollm2_analysis):
     check = json.loads((smollm2_analysis / "02" / "smollm2" / "check.json").read_text())
-    assert check["checked"] == 4 and check["max_relative_error"] <= 1e-3
+    assert check["checked"] == 4 and check["compared"] == "top 16" and check["methods"] == ["gram32_eig32"]
+    assert check["max_relative_error"] <= 1e-5 and check["within_tolerance"] and "fallback" not in check
+
+
+def test_auto_recomputes_in_float64_when_the_check_exceeds_the_tolerance(tmp_path, caplog):
+    """A tolerance no float32 method meets: every matrix comes out of ``exact``, as the check says."""
+    run_extract("smollm2", "bundled:smollm2-135m-instruct", ("k",), tmp_path / "01")
+    params = SvdParams(k=16, check_matrices=3, tolerance=1e-12)
+    with caplog.at_level(logging.WARNING):
+        run_svd("smollm2", "bundled:smollm2-135m-instruct", tmp_path / "01", params, tmp_path / "02")
+    check = json.loads((tmp_path / "02" / "check.json").read_text())
+    assert check["checked"] == 3 and not check["within_tolerance"] and "float64" in check["fallback"]
+    assert set(pd.read_csv(tmp_path / "02" / "summaries.csv")["method"]) == {"exact"}
+    assert "recomputing every matrix in float64" in caplog.text
+
+
+def test_a_matrix_beyond_the_batch_bound_is_named_in_one_sentence():
+    from distchar.models.projections import ProjectionMatrix
+    from distchar.spectra.model import check_batch_bound
+
+    llama_8b_up = ProjectionMatrix(3, "up", "model.layers.3.mlp.up_proj.weight", "BF16", (14336, 4096), None, False)
+    check_batch_bound([llama_8b_up], SvdParams(batch_mb=512))  # 352 MB: fits the default
+    with pytest.raises(DistcharError, match=r"^params.yaml: svd.batch_mb = 256 is below the 352 MB that one "
+                       r"14336 x 4096 up matrix needs under the gram32_eig32 method .*at least 352\.$"):  # fmt: skip
+        check_batch_bound([llama_8b_up], SvdParams(batch_mb=256))
 
 
 def test_distances_and_fits_for_every_type_and_pooled(smollm2_analysis):

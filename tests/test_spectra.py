@@ -52,10 +52,23 @@ def test_randomized_is_rough_without_power_iterations_on_flat_spectra():
     assert (np.abs(rough[0].numpy() - spectrum[:16]) / spectrum[:16]).max() > 1e-2
 
 
-def test_auto_takes_exact_for_small_sides_and_randomized_for_large_ones():
-    assert choose_method((1536, 576), 64, "auto", 128) == "exact"
-    assert choose_method((14336, 4096), 64, "auto", 128) == "randomized"
-    assert choose_method((14336, 4096), None, "auto", 128) == "exact"
+def test_auto_takes_float32_for_top_k_and_float64_for_every_value():
+    assert choose_method(64, "auto") == "gram32_eig32"
+    assert choose_method(None, "auto") == "exact"
+    assert choose_method(64, "randomized") == "randomized"
+
+
+@pytest.mark.parametrize("shape", [(300, 120), (120, 300)])
+@pytest.mark.parametrize("method", ["gram32_eig64", "gram32_eig32"])
+def test_float32_gram_methods_keep_the_top_values_within_the_stated_bound(shape, method):
+    """The bound auto relies on: 1e-5 relative on the top values, on a flat spectrum and a heavy-tailed
+    one (s_i ~ i^-0.5); the whole spectrum comes back, descending."""
+    for spectrum in (1.0 / np.arange(1, 121) ** 0.05, 1.0 / np.arange(1, 121) ** 0.5):
+        a = _with_spectrum(*shape, spectrum)
+        values, used = top_singular_values(a, None, method=method)
+        assert used == method and values.shape == (1, 120) and (np.diff(values[0].numpy()) <= 0).all()
+        relative = np.abs(values[0, :64].numpy() - spectrum[:64]) / spectrum[:64]
+        assert relative.max() < 1e-5
 
 
 def test_k_larger_than_the_matrix_is_refused():

@@ -61,15 +61,25 @@ class SvdParams(Section):
     k: Annotated[int, Field(ge=1)] | Literal["all"] = Field(
         default=64, description="Singular values kept per matrix (the sister paper uses 16 or 64), or 'all'."
     )
-    method: Literal["auto", "exact", "randomized"] = Field(
-        default="auto", description="exact: LAPACK; randomized: subspace iteration; auto: by matrix size."
+    method: Literal["auto", "exact", "gram32_eig64", "gram32_eig32", "randomized"] = Field(
+        default="auto",
+        description="exact: float64 LAPACK; gram32_eig64 / gram32_eig32: float32 Gram matrix, float64 / float32 "
+        "eigen-solver; randomized: subspace iteration; auto: gram32_eig32 for top k, gram32_eig64 for 'all'.",
     )
     oversampling: int = Field(default=128, ge=0, le=4096, description="Extra sketch columns of the randomized method.")
     power_iterations: int = Field(default=8, ge=0, le=50, description="Rounds of the randomized method.")
     check_matrices: int = Field(
-        default=8, ge=0, le=1000, description="Matrices on which the randomized method is checked against exact."
+        default=8, ge=0, le=1000, description="Matrices on which the method used is checked against float64."
     )
-    batch_mb: int = Field(default=256, ge=16, description="Largest batch of equally shaped matrices, in MB of float32.")
+    tolerance: float = Field(
+        default=1e-4,
+        gt=0,
+        lt=1,
+        description="Largest relative error of the kept values the check accepts; past it, auto recomputes in float64.",
+    )
+    batch_mb: int = Field(
+        default=512, ge=16, description="Largest batch of equally shaped matrices and their working memory, in MB."
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when present.")
     seed: int = Field(default=0, ge=0, description="Seeds the randomized sketches and the checked sample.")
 

@@ -11,7 +11,9 @@
   n c' >= (n - 1) c).
 - Groups are packed into batches of ``batch_size`` prompts. Prefixes are left-padded, the distinct
   tails left-padded after them (the attention mask has zeros in the middle; positions are counted
-  over real tokens only), then one token per step for every unfinished prompt.
+  over real tokens only), then one token per step for every unfinished prompt: a prompt that
+  finishes leaves the batch (its rows of the cache are dropped), so later steps compute only the
+  prompts still answering.
 - A prompt stops at the end-of-turn token or once its text holds ``stop`` (e.g. ``</answer>``;
   the answer is cut after it); the batch stops when all have stopped or after ``max_new_tokens``.
 
@@ -157,7 +159,7 @@ def _run_batch(
     attention = torch.cat([mask_prefix, tail_mask], dim=1)
     positions = (attention.cumsum(-1) - 1).clamp_min(0)[:, mask_prefix.shape[1] :]
     stop_ids, new = lm.stop_ids, [[] for _ in seqs]
-    done = torch.zeros(len(seqs), dtype=torch.bool)
+    active = list(range(len(seqs)))  # the sequence of each row still in the batch
     inputs = tails
     for _ in range(max_new_tokens):
         out = model(input_ids=inputs.to(device), attention_mask=attention.to(device),
@@ -168,18 +170,23 @@ def _run_batch(
             token = torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)[:, 0]
         else:
             token = logits.argmax(-1)
-        for i in torch.nonzero(~done).flatten().tolist():
-            t = int(token[i])
+        keep = []
+        for row, i in enumerate(active):
+            t = int(token[row])
             if t in stop_ids:
-                done[i] = True
                 continue
             new[i].append(t)
-            if stop and stop in lm.tokenizer.decode(new[i][-4:]):
-                done[i] = True
-        if bool(done.all()):
+            if not (stop and stop in lm.tokenizer.decode(new[i][-4:])):
+                keep.append(row)
+        if not keep:
             break
+        if len(keep) < len(active):  # finished prompts leave the batch: later steps compute only the rest
+            rows = torch.tensor(keep)
+            cache.reorder_cache(rows.to(device))
+            token, attention, positions = token[rows], attention[rows], positions[rows]
+            active = [active[row] for row in keep]
         inputs = token[:, None]
-        attention = torch.cat([attention, torch.ones((len(seqs), 1), dtype=torch.long)], dim=1)
+        attention = torch.cat([attention, torch.ones((len(active), 1), dtype=torch.long)], dim=1)
         positions = positions[:, -1:] + 1
     return new
 

@@ -118,9 +118,10 @@ def svd_section(tree: ResultsTree, model: str) -> list[str]:
     if summary is not None:
         methods = ", ".join(f"{n} {esc(m)}" for m, n in sorted(summary["methods"].items()))
         checked = (
-            f"; randomized SVD checked on {check['checked']} matrices against the exact one, max relative "
-            f"error {number(check['max_relative_error'])}"
-            if check
+            f"; checked against float64 LAPACK on {check['checked']} matrices ({esc(check['compared'])}): max "
+            f"relative error {number(check['max_relative_error'])}, tolerance {number(check['tolerance'])}"
+            + ("; recomputed in float64" if check.get("fallback") else "")
+            if check and check.get("checked")
             else ""
         )
         out.append(

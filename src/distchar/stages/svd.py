@@ -7,7 +7,9 @@ Outputs, in the stage's folder:
   esd_alpha, esd_xmin, esd_D, esd_n_tail, esd_note, n_values. The ESD columns (WeightWatcher's
   alpha, ``distchar.spectra.summaries``) need every eigenvalue: they are NaN where the randomized
   method computed only the top k values, and ``esd_note`` says why ("" where fitted);
-- ``check.json``: the randomized method's relative error against exact on a sample of matrices;
+- ``check.json``: the relative error of the method used against float64 LAPACK on a seeded sample
+  of ``svd.check_matrices`` matrices (``distchar.spectra.model.accuracy_check``); where it exceeds
+  ``svd.tolerance`` under ``auto``, every matrix is recomputed in float64 and ``fallback`` says so;
 - ``summary.json`` and ``metrics.json`` (``esd_alpha``: how many matrices have it, and the reasons
   of those without; ``mean_esd_alpha`` by type over the matrices that have it, null where none
   has); ``spectra.png``: the singular-value profiles by layer.
@@ -32,7 +34,7 @@ from distchar.models.architectures import CANONICAL_TYPES
 from distchar.models.projections import list_projections
 from distchar.models.sources import resolve_source
 from distchar.plots import quantisation_note, save_figure, use_style
-from distchar.spectra.model import check_k, compute_singular_values, randomized_check
+from distchar.spectra.model import check_batch_bound, check_k, compute_singular_values
 from distchar.spectra.profiles import save_profiles, stack_by_type
 from distchar.timings import write_timings
 
@@ -90,8 +92,20 @@ def run_svd(model_name: str, source: str, extract_dir: Path, params: SvdParams, 
         )
     check_k(None if params.k == "all" else params.k, matrices)
     frobenius = {(int(r.layer), r.type): float(r.frobenius_norm) for r in manifest.itertuples()}
-    values, table = compute_singular_values(matrices, frobenius, params)
-    check = randomized_check(matrices, values, table, params)
+    check_batch_bound(matrices, params)
+    values, table, check = compute_singular_values(matrices, frobenius, params)
+    if not check.get("within_tolerance", True):
+        if params.method == "auto":
+            log.warning(
+                "%s: %s is %.2g off float64 on %s (svd.tolerance %.2g): recomputing every matrix in float64",
+                model_name, "/".join(check["methods"]), check["max_relative_error"], check["compared"],
+                params.tolerance,
+            )  # fmt: skip
+            values, table, _ = compute_singular_values(matrices, frobenius, params, method="exact")
+            check["fallback"] = "every matrix recomputed in float64 (method exact): the check exceeded svd.tolerance"
+        else:
+            log.warning("%s: svd.method %s is %.2g off float64, above svd.tolerance %.2g",
+                        model_name, params.method, check["max_relative_error"], params.tolerance)  # fmt: skip
     arrays = stack_by_type(values)
     summary = {
         "model": model_name,
@@ -105,7 +119,7 @@ def run_svd(model_name: str, source: str, extract_dir: Path, params: SvdParams, 
     metrics = {
         "n_matrices": len(table),
         "n_excluded": len(excluded),
-        "randomized_max_relative_error": check.get("max_relative_error"),
+        "max_relative_error_vs_float64": check.get("max_relative_error"),
         "n_esd_alpha": int(table["esd_alpha"].notna().sum()),
         "mean_esd_alpha": {t: _rounded(v, 4) for t, v in table.groupby("type", sort=False)["esd_alpha"].mean().items()},
         "mean_stable_rank": {
