@@ -63,7 +63,7 @@ def test_a_matrix_beyond_the_batch_bound_is_named_in_one_sentence():
     from distchar.spectra.model import check_batch_bound
 
     llama_8b_up = ProjectionMatrix(3, "up", "model.layers.3.mlp.up_proj.weight", "BF16", (14336, 4096), None, False)
-    check_batch_bound([llama_8b_up], SvdParams(batch_mb=512))  # 352 MB: fits the default
+    check_batch_bound([llama_8b_up], SvdParams())  # 352 MB: fits the default
     with pytest.raises(DistcharError, match=r"^params.yaml: svd.batch_mb = 256 is below the 352 MB that one "
                        r"14336 x 4096 up matrix needs under the gram32_eig32 method .*at least 352\.$"):  # fmt: skip
         check_batch_bound([llama_8b_up], SvdParams(batch_mb=256))

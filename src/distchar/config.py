@@ -78,7 +78,7 @@ class SvdParams(Section):
         description="Largest relative error of the kept values the check accepts; past it, auto recomputes in float64.",
     )
     batch_mb: int = Field(
-        default=512, ge=16, description="Largest batch of equally shaped matrices and their working memory, in MB."
+        default=384, ge=16, description="Largest batch of equally shaped matrices and their working memory, in MB."
     )
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when present.")
     seed: int = Field(default=0, ge=0, description="Seeds the randomized sketches and the checked sample.")

@@ -34,12 +34,16 @@ def check_k(k: int | None, matrices: list[ProjectionMatrix]) -> None:
             )
 
 
-def shape_batches(matrices: list[ProjectionMatrix], batch_mb: int):
-    """Group equally shaped matrices into batches of at most ``batch_mb`` MB, streaming the reads."""
+def shape_batches(matrices: list[ProjectionMatrix], params: SvdParams):
+    """Group equally shaped matrices into batches whose working memory (the float32 matrices and the
+    method's copies, ``working_bytes``) stays within ``svd.batch_mb``, streaming the reads."""
+    k = None if params.k == "all" else params.k
+    method = choose_method(k, params.method)
     pending: dict[tuple[int, int], list[ProjectionMatrix]] = defaultdict(list)
     for m in matrices:
         pending[m.shape].append(m)
-        if len(pending[m.shape]) * m.shape[0] * m.shape[1] * 4 >= batch_mb * 2**20:
+        capacity = max(1, params.batch_mb * 2**20 // working_bytes(m.shape, method, k, params.oversampling))
+        if len(pending[m.shape]) >= capacity:
             yield pending.pop(m.shape)
     yield from pending.values()
 
@@ -96,7 +100,7 @@ def compute_singular_values(
     errors: dict[tuple[int, str], float] = {}
     rows = []
     bar = progress(total=len(matrices), desc="svd", unit="matrix")
-    for batch in shape_batches(matrices, params.batch_mb):
+    for batch in shape_batches(matrices, params):
         stacked = torch.empty((len(batch), *batch[0].shape), dtype=torch.float32, device=device)
         for i, m in enumerate(batch):  # fill in place: never the list and the stack at once
             stacked[i] = load_projection(m)
