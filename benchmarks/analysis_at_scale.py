@@ -18,7 +18,8 @@ full config transformers needs, then measures in fresh processes, in one run:
 - WeightWatcher: ``from_pretrained`` then ``analyze()`` (full spectra and ESD alpha per matrix);
 - accuracy: our top-64 values of a sample of matrices against LAPACK's float64 SVD, and our ESD
   alpha against WeightWatcher's per matrix where both chose the same xmin;
-- growth: seconds per matrix and peak memory of ours on SmolLM2-135M, a 0.5B shape and the 1B shape.
+- growth: seconds per matrix and peak memory of ours on SmolLM2-135M, a 0.5B shape and the 1B shape,
+  beside each model's floor arithmetic per matrix (from its shapes, at the measured GEMM speed).
 Peak memory is each process's own VmHWM. Results: benchmarks/results/analysis_at_scale.json.
 """
 
@@ -175,6 +176,15 @@ def measure(code: str) -> tuple[float, dict[str, float]]:
     return gb, fields(out)
 
 
+def arithmetic_flops(source: str) -> float:
+    """The floor's arithmetic of a model from its matrix shapes: symmetric Gram and eigen flops."""
+    from distchar.models.projections import list_projections
+    from distchar.models.sources import resolve_source
+
+    shapes = [sorted(m.shape) for m in list_projections(resolve_source(source), TYPES)]
+    return sum(side * side * length + 4 * side**3 / 3 for side, length in shapes)
+
+
 def topk_error(source: str, values_npz: Path, sample: int = 8) -> float:
     """Largest relative error of our top-k values against LAPACK's float64 SVD on ``sample`` matrices."""
     import numpy as np
@@ -220,8 +230,11 @@ def main() -> None:
                               ("1B shape", str(one_b))):  # fmt: skip
             out = scratch / f"ours-{len(growth)}"
             peak, ours = measure(ANALYSIS.format(source=source, out=str(out), types=TYPES, k=64))
+            floor = arithmetic_flops(source) / (gemm["GFLOPS"] * 1e9) / ours["MATRICES"]
             growth.append({"model": label, "matrices": int(ours["MATRICES"]), "seconds": round(ours["TOTAL"], 1),
                            "seconds_per_matrix": round(ours["TOTAL"] / ours["MATRICES"], 3),
+                           "floor_arithmetic_s_per_matrix": round(floor, 4),
+                           "floor_arithmetic_ratio": round(ours["TOTAL"] / ours["MATRICES"] / floor, 1),
                            "peak_rss_gb": round(peak, 3),
                            "stages_s": {n.lower(): round(ours[n], 1) for n in ("EXTRACT", "SVD", "FITS")}})  # fmt: skip
             print(growth[-1], flush=True)

@@ -83,11 +83,20 @@ def analysis_at_scale() -> str:
          f"max difference {d['topk_alpha_max_abs_diff_vs_full']:.2e}", ""],
     ]  # fmt: skip
     growth = [
-        [g["model"], g["matrices"], g["seconds"], g["seconds_per_matrix"], g["peak_rss_gb"],
+        [g["model"], g["matrices"], g["seconds"], g["seconds_per_matrix"],
+         f"{g['floor_arithmetic_s_per_matrix']} ({g['floor_arithmetic_ratio']}x)", g["peak_rss_gb"],
          " / ".join(str(g["stages_s"][k]) for k in ("extract", "svd", "fits"))]
         for g in d["growth"]
     ]  # fmt: skip
-    growth_header = ["model", "matrices", "seconds", "seconds per matrix", "peak RSS (GB)", "stages 01 / 02 / 03-04 s"]
+    growth_header = [
+        "model",
+        "matrices",
+        "seconds",
+        "seconds per matrix",
+        "floor arithmetic per matrix (ours / it)",
+        "peak RSS (GB)",
+        "stages 01 / 02 / 03-04 s",
+    ]
     return (
         rows(["measure", "value", "goal"], body)
         + "\n\nGrowth (k = 64):\n\n"
@@ -147,8 +156,17 @@ def plot_growth() -> None:
     growth = load("analysis_at_scale")["growth"]
     labels = [g["model"] for g in growth]
     fig, (left, right) = plt.subplots(1, 2, figsize=(7, 2.6), layout="constrained")
-    left.bar(labels, [g["seconds_per_matrix"] for g in growth], color="#4c72b0")
+    left.bar(labels, [g["seconds_per_matrix"] for g in growth], color="#4c72b0", label="ours")
+    left.plot(
+        labels,
+        [g["floor_arithmetic_s_per_matrix"] for g in growth],
+        "k_",
+        markersize=30,
+        mew=2,
+        label="floor arithmetic",
+    )
     left.set_ylabel("seconds per matrix")
+    left.legend(fontsize=7, frameon=False)
     right.bar(labels, [g["peak_rss_gb"] for g in growth], color="#dd8452")
     right.set_ylabel("peak RSS (GB)")
     for ax in (left, right):

@@ -166,3 +166,10 @@ def test_the_committed_docs_match_what_the_committed_results_render():
         "the docs' findings blocks differ from what the committed results render (or a result file is "
         f"missing); run `python -m distchar.findings` and commit the docs:\n{result.stdout}{result.stderr}"
     )
+
+
+def test_the_benchmark_tables_match_the_committed_benchmark_results():
+    """benchmarks/README.md's generated tables (``benchmarks/readme_tables.py``) against the committed
+    results files: a benchmark rerun, or a table edited by hand, shows up here."""
+    result = run(REPO, sys.executable, "benchmarks/readme_tables.py", "--check", check=False)
+    assert result.returncode == 0, f"run `python benchmarks/readme_tables.py`:\n{result.stdout}{result.stderr}"

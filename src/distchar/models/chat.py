@@ -9,11 +9,12 @@
   prompts: a prompt joins the open group when that does not increase the tokens computed (shared
   prefix c of n members with the newcomer, c' the prefix after it joins: join when c' > 0 and
   n c' >= (n - 1) c).
-- Groups are packed into batches of ``batch_size`` prompts. Prefixes are left-padded, the distinct
-  tails left-padded after them (the attention mask has zeros in the middle; positions are counted
-  over real tokens only), then one token per step for every unfinished prompt: a prompt that
-  finishes leaves the batch (its rows of the cache are dropped), so later steps compute only the
-  prompts still answering.
+- Groups are packed into batches of ``batch_size`` prompts (ordering whole groups by length
+  instead, to narrow the cache, measured no faster). Prefixes are left-padded, the distinct
+  tails left-padded after them (the attention mask has zeros in the middle; positions
+  are counted over real tokens only), then one token per step for every unfinished prompt; once
+  a quarter of the batch has finished, the finished prompts leave it (their rows of the cache are
+  dropped: ``COMPACT_AT``), so later steps compute mostly the prompts still answering.
 - A prompt stops at the end-of-turn token or once its text holds ``stop`` (e.g. ``</answer>``;
   the answer is cut after it); the batch stops when all have stopped or after ``max_new_tokens``.
 
@@ -116,6 +117,11 @@ def prefix_groups(sequences: list[list[int]]) -> list[tuple[list[int], int]]:
     return groups
 
 
+COMPACT_AT = 0.75
+"""Finished prompts leave the batch once at most this share of its cache rows is still answering:
+each compaction copies the cache, so rows are dropped a share at a time rather than one by one."""
+
+
 def _left_pad(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
@@ -159,7 +165,8 @@ def _run_batch(
     attention = torch.cat([mask_prefix, tail_mask], dim=1)
     positions = (attention.cumsum(-1) - 1).clamp_min(0)[:, mask_prefix.shape[1] :]
     stop_ids, new = lm.stop_ids, [[] for _ in seqs]
-    active = list(range(len(seqs)))  # the sequence of each row still in the batch
+    active = list(range(len(seqs)))  # the sequence of each row of the cache
+    alive = [True] * len(seqs)  # whether that row's sequence is still answering
     inputs = tails
     for _ in range(max_new_tokens):
         out = model(input_ids=inputs.to(device), attention_mask=attention.to(device),
@@ -170,21 +177,23 @@ def _run_batch(
             token = torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=generator)[:, 0]
         else:
             token = logits.argmax(-1)
-        keep = []
         for row, i in enumerate(active):
+            if not alive[row]:
+                continue
             t = int(token[row])
             if t in stop_ids:
+                alive[row] = False
                 continue
             new[i].append(t)
-            if not (stop and stop in lm.tokenizer.decode(new[i][-4:])):
-                keep.append(row)
-        if not keep:
+            if stop and stop in lm.tokenizer.decode(new[i][-4:]):
+                alive[row] = False
+        if not any(alive):
             break
-        if len(keep) < len(active):  # finished prompts leave the batch: later steps compute only the rest
-            rows = torch.tensor(keep)
+        if sum(alive) <= COMPACT_AT * len(active):  # drop finished rows from the cache, a share at a time
+            rows = torch.tensor([row for row, a in enumerate(alive) if a])
             cache.reorder_cache(rows.to(device))
             token, attention, positions = token[rows], attention[rows], positions[rows]
-            active = [active[row] for row in keep]
+            active, alive = [active[row] for row in rows.tolist()], [True] * len(rows)
         inputs = token[:, None]
         attention = torch.cat([attention, torch.ones((len(active), 1), dtype=torch.long)], dim=1)
         positions = positions[:, -1:] + 1
