@@ -36,13 +36,13 @@ def test_svd_stage_gives_30_by_k_profiles_per_type(smollm2_analysis):
             assert data[t].shape == (30, 16) and (np.diff(data[t], axis=1) <= 1e-9).all()
             assert data[f"{t}_layers"].tolist() == list(range(30))
     summaries = pd.read_csv(smollm2_analysis / "02" / "smollm2" / "summaries.csv")
-    assert len(summaries) == 210 and set(summaries["method"]) == {"gram32_eig32"}
+    assert len(summaries) == 210 and set(summaries["method"]) == {"gram32_eig64"}
     assert (summaries["stable_rank"] >= 1).all() and summaries["esd_alpha"].notna().all()
 
 
 def test_the_float32_method_is_checked_against_float64_on_smollm2(smollm2_analysis):
     check = json.loads((smollm2_analysis / "02" / "smollm2" / "check.json").read_text())
-    assert check["checked"] == 4 and check["compared"] == "top 16" and check["methods"] == ["gram32_eig32"]
+    assert check["checked"] == 4 and check["compared"] == "top 16" and check["methods"] == ["gram32_eig64"]
     assert check["max_relative_error"] <= 1e-5 and check["within_tolerance"] and "fallback" not in check
 
 
@@ -63,9 +63,9 @@ def test_a_matrix_beyond_the_batch_bound_is_named_in_one_sentence():
     from distchar.spectra.model import check_batch_bound
 
     llama_8b_up = ProjectionMatrix(3, "up", "model.layers.3.mlp.up_proj.weight", "BF16", (14336, 4096), None, False)
-    check_batch_bound([llama_8b_up], SvdParams())  # 352 MB: fits the default
-    with pytest.raises(DistcharError, match=r"^params.yaml: svd.batch_mb = 256 is below the 352 MB that one "
-                       r"14336 x 4096 up matrix needs under the gram32_eig32 method .*at least 352\.$"):  # fmt: skip
+    check_batch_bound([llama_8b_up], SvdParams())  # 416 MB: fits the default
+    with pytest.raises(DistcharError, match=r"^params.yaml: svd.batch_mb = 256 is below the 416 MB that one "
+                       r"14336 x 4096 up matrix needs under the gram32_eig64 method .*at least 416\.$"):  # fmt: skip
         check_batch_bound([llama_8b_up], SvdParams(batch_mb=256))
 
 

@@ -53,7 +53,7 @@ def test_randomized_is_rough_without_power_iterations_on_flat_spectra():
 
 
 def test_auto_takes_float32_for_top_k_and_float64_for_every_value():
-    assert choose_method(64, "auto") == "gram32_eig32"
+    assert choose_method(64, "auto") == "gram32_eig64"
     assert choose_method(None, "auto") == "exact"
     assert choose_method(64, "randomized") == "randomized"
 

@@ -64,7 +64,7 @@ class SvdParams(Section):
     method: Literal["auto", "exact", "gram32_eig64", "gram32_eig32", "randomized"] = Field(
         default="auto",
         description="exact: float64 LAPACK; gram32_eig64 / gram32_eig32: float32 Gram matrix, float64 / float32 "
-        "eigen-solver; randomized: subspace iteration; auto: gram32_eig32 for top k, gram32_eig64 for 'all'.",
+        "eigen-solver; randomized: subspace iteration; auto: gram32_eig64 for top k, exact for 'all'.",
     )
     oversampling: int = Field(default=128, ge=0, le=4096, description="Extra sketch columns of the randomized method.")
     power_iterations: int = Field(default=8, ge=0, le=50, description="Rounds of the randomized method.")
@@ -78,7 +78,7 @@ class SvdParams(Section):
         description="Largest relative error of the kept values the check accepts; past it, auto recomputes in float64.",
     )
     batch_mb: int = Field(
-        default=384, ge=16, description="Largest batch of equally shaped matrices and their working memory, in MB."
+        default=512, ge=16, description="Largest batch of equally shaped matrices and their working memory, in MB."
     )
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto: CUDA when present.")
     seed: int = Field(default=0, ge=0, description="Seeds the randomized sketches and the checked sample.")

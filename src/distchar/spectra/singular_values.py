@@ -21,14 +21,19 @@ differ in precision:
 
 ``auto`` picks the fastest method measured at the accuracy the output needs
 (``benchmarks/svd_methods.py`` on the 1B shapes 2048 x 8192, 2048 x 2048 and 512 x 2048, and on
-SmolLM2's matrices):
-- the top k values (k finite, the paper's analysis): ``gram32_eig32``, within 6e-6 relative of
-  float64 on the top 64 and checked on every run against float64 on a sample of matrices
-  (``distchar.spectra.model.accuracy_check``; past ``svd.tolerance`` the stage recomputes in
-  float64). The ESD alpha of these spectra is not WeightWatcher's to 1e-6: up to 7e-4 off
-  float64's on SmolLM2, 0.03 on the synthetic 1B shape (``benchmarks/analysis_at_scale.py``);
-- every value (``k: all``, WeightWatcher's ESD alpha to 1e-6): ``exact``. A float32 Gram moves the
-  alpha by up to 5e-6 on SmolLM2's 192 x 576 matrices, so it is not used there.
+SmolLM2's matrices) whose written results do not depend on the number of threads:
+- the top k values (k finite, the paper's analysis): ``gram32_eig64``, within 1e-6 relative of
+  float64 on the top 64 (1e-8 at 1B shapes), checked on every run against float64 on a sample of
+  matrices (``distchar.spectra.model.accuracy_check``; past ``svd.tolerance`` the stage recomputes
+  in float64); its ESD alpha moves by up to 5e-6 from float64's (SmolLM2).
+- every value (``k: all``, WeightWatcher's ESD alpha to 1e-6): ``exact``.
+``gram32_eig32`` is faster still (its solver is the cost at 1B shapes) but LAPACK's float32
+solvers, MKL's and OpenBLAS's, return different last bits with a different number of threads:
+its singular values then differ at 1e-7, which shows in the 8 digits the stage writes, so a rerun
+with other threads (pytest's one, DVC's two) would not give the same files. Its ESD alpha also
+moves by up to 7e-4 on SmolLM2 and 0.03 on a synthetic 1B shape. The BLAS ``syrk`` Gram matrix,
+float32 or float64, is the same to the bit whatever the threads (tested: ``distchar analyze``
+under pytest's one thread writes the files of the pipeline's run).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import scipy.linalg.blas
 import torch
 
 METHODS = ("exact", "gram32_eig64", "gram32_eig32", "randomized")
-"""Every method a matrix can be computed by (``auto`` picks ``exact`` or ``gram32_eig32``)."""
+"""Every method a matrix can be computed by (``auto`` picks ``exact`` or ``gram32_eig64``)."""
 
 GRAM_PRECISION = {"exact": (torch.float64, torch.float64), "gram32_eig64": (torch.float32, torch.float64),
                   "gram32_eig32": (torch.float32, torch.float32)}  # fmt: skip
@@ -48,7 +53,7 @@ def choose_method(k: int | None, method: str) -> str:
     """The method used for a matrix when ``k`` values are kept (None: every value)."""
     if method != "auto":
         return method
-    return "exact" if k is None else "gram32_eig32"
+    return "exact" if k is None else "gram32_eig64"
 
 
 def working_bytes(shape: tuple[int, int], method: str, k: int | None, oversampling: int = 128) -> int:
