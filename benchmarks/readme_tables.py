@@ -79,7 +79,7 @@ def analysis_at_scale() -> str:
         ["ESD alpha (full spectra) against WeightWatcher's, matrices with the same xmin",
          f"{d['alpha_matrices_compared']} of {d['alpha_matrices_total']}: max difference "
          f"{d['alpha_max_abs_diff']:.2e}", f"within 1e-6: {_goal(d['alpha_max_abs_diff'] <= 1e-6)}"],
-        ["ESD alpha of the top-64 run (float32 spectra) against the full run's (float64)",
+        ["ESD alpha of the top-64 run (float32 Gram matrix) against the full run's (float64)",
          f"max difference {d['topk_alpha_max_abs_diff_vs_full']:.2e}", ""],
     ]  # fmt: skip
     growth = [
