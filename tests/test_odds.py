@@ -351,27 +351,18 @@ def test_a_bert_encoder_is_refused_with_one_sentence():
 
 
 @pytest.mark.slow
-def test_smollm2_prompts_that_finish_early_leave_the_batch_and_answer_as_one_by_one(questions, monkeypatch):
-    """Eight questions whose answers end at different steps: the cache shrinks as they finish
-    (compactions after the prefix copy of all eight), and every answer is ``model.generate``'s alone."""
+def test_smollm2_answers_real_questions_batched_as_one_by_one(questions, monkeypatch):
+    """Eight questions whose answers end at different steps: every answer is ``model.generate``'s
+    alone, and the cache shrinks as they finish (compactions after the prefix copy of all eight)."""
     from transformers.cache_utils import Cache
 
     lm = load_language_model("bundled:smollm2-135m-instruct")
-    prompts = questions[questions["shot_kind"] == "none"]["prompt"].iloc[::37].tolist()[:8]
+    part = questions[questions["shot_kind"] == "none"].iloc[::37].head(8)
     sizes = []
     reorder = Cache.reorder_cache
     monkeypatch.setattr(Cache, "reorder_cache", lambda self, rows: (sizes.append(len(rows)), reorder(self, rows))[1])
-    answers = generate(lm, prompts, max_new_tokens=24, batch_size=8, stop=ANSWER_CLOSE, progress=False)
+    answers = generate(lm, part["prompt"].tolist(), max_new_tokens=24, batch_size=8, stop=ANSWER_CLOSE, progress=False)
     assert sizes[0] == 8 and len(sizes) > 1 and sizes[1:] == sorted(sizes[1:], reverse=True) and sizes[-1] < 8
-    assert answers == generate_one_by_one(lm, prompts, max_new_tokens=24, stop=ANSWER_CLOSE)
-
-
-@pytest.mark.slow
-def test_smollm2_answers_real_questions_batched_as_one_by_one(questions):
-    lm = load_language_model("bundled:smollm2-135m-instruct")
-    part = questions[(questions["group"] == "normal") & (questions["shot_kind"] == "none")
-                     & (questions["task"] == "percentiles")].head(4)  # fmt: skip
-    answers = generate(lm, part["prompt"].tolist(), max_new_tokens=24, stop=ANSWER_CLOSE, progress=False)
     assert answers == generate_one_by_one(lm, part["prompt"].tolist(), max_new_tokens=24, stop=ANSWER_CLOSE)
     assert all(a.strip() for a in answers)
     scored = score_rows(part.assign(answer=answers))

@@ -61,7 +61,7 @@ from distchar.models.loading import load_transformers_model
 from distchar.models.projections import ProjectionMatrix, list_projections, load_projection
 from distchar.models.sources import ResolvedSource, resolve_source
 from distchar.results import STAGE_FOLDERS
-from distchar.spectra.model import batch_singular_values, check_batch_bound, check_k, shape_batches
+from distchar.spectra.model import batch_singular_values, check_k, shape_batches
 from distchar.spectra.profiles import FILE as SINGULAR_VALUES
 from distchar.spectra.profiles import load_profiles, stack_by_type
 
@@ -323,7 +323,6 @@ def _top_values(
     device = resolve_device(svd.device, "svd.device")
     generator = torch.Generator().manual_seed(svd.seed)
     values, finite = {}, {}
-    check_batch_bound(matrices, svd)
     for batch in shape_batches(matrices, svd):
         stacked = torch.empty((len(batch), *batch[0].shape), dtype=torch.float32, device=device)
         for i, m in enumerate(batch):

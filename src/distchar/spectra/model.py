@@ -3,6 +3,7 @@ read batch by batch (stage 02), and the check of the method used against float64
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
 import numpy as np
@@ -18,9 +19,16 @@ from distchar.progress import progress
 from distchar.spectra.singular_values import choose_method, exact_singular_values, singular_values_by, working_bytes
 from distchar.spectra.summaries import spectral_summary
 
+log = logging.getLogger(__name__)
+
 CHECK_TOP = 64
 """Values compared by the check when every value is kept (``k: all``): the top ones, whose relative
 error the float32 methods bound; the small ones carry absolute round-off (see singular_values)."""
+
+
+def kept(params: SvdParams) -> int | None:
+    """The number of values kept per matrix: ``svd.k``, None for 'all'."""
+    return None if params.k == "all" else params.k
 
 
 def check_k(k: int | None, matrices: list[ProjectionMatrix]) -> None:
@@ -36,8 +44,10 @@ def check_k(k: int | None, matrices: list[ProjectionMatrix]) -> None:
 
 def shape_batches(matrices: list[ProjectionMatrix], params: SvdParams):
     """Group equally shaped matrices into batches whose working memory (the float32 matrices and the
-    method's copies, ``working_bytes``) stays within ``svd.batch_mb``, streaming the reads."""
-    k = None if params.k == "all" else params.k
+    method's copies, ``working_bytes``) stays within ``svd.batch_mb``, streaming the reads; a
+    single matrix beyond the bound stops before anything is read (``check_batch_bound``)."""
+    check_batch_bound(matrices, params)
+    k = kept(params)
     method = choose_method(k, params.method)
     pending: dict[tuple[int, int], list[ProjectionMatrix]] = defaultdict(list)
     for m in matrices:
@@ -50,7 +60,7 @@ def shape_batches(matrices: list[ProjectionMatrix], params: SvdParams):
 
 def check_batch_bound(matrices: list[ProjectionMatrix], params: SvdParams) -> None:
     """One clear sentence when a single matrix needs more working memory than ``svd.batch_mb``."""
-    k = None if params.k == "all" else params.k
+    k = kept(params)
     method = choose_method(k, params.method)
     for shape, m in {m.shape: m for m in matrices}.items():
         need = working_bytes(shape, method, k, params.oversampling) / 2**20
@@ -90,9 +100,11 @@ def compute_singular_values(
 
     The summaries' ESD fit is made only where the method computed every singular value; under
     ``randomized`` its columns are NaN and ``esd_note`` says so. The matrices of ``check_sample``
-    are also computed in float64 while they are in memory (see ``accuracy_check``).
+    are also computed in float64 while they are in memory (see ``accuracy_check``); where they are
+    further off than ``svd.tolerance`` under ``auto``, every matrix is recomputed in float64 and
+    the check's ``fallback`` says so.
     """
-    k = None if params.k == "all" else params.k
+    k = kept(params)
     device = resolve_device(params.device, "svd.device")
     generator = torch.Generator().manual_seed(params.seed)
     sample = check_sample(matrices, params)
@@ -122,14 +134,27 @@ def compute_singular_values(
     bar.close()
     order = {t: i for i, t in enumerate(CANONICAL_TYPES)}
     table = pd.DataFrame(rows).sort_values(["layer", "type"], key=lambda c: c.map(order) if c.name == "type" else c)
-    return values, table.reset_index(drop=True), accuracy_check(errors, table, params)
+    check = accuracy_check(errors, table, params)
+    if check.get("within_tolerance", True):
+        return values, table.reset_index(drop=True), check
+    if params.method != "auto" or method is not None:
+        log.warning("svd.method %s is %.2g off float64, above svd.tolerance %.2g",
+                    params.method, check["max_relative_error"], params.tolerance)  # fmt: skip
+        return values, table.reset_index(drop=True), check
+    log.warning(
+        "%s is %.2g off float64 on %s (svd.tolerance %.2g): recomputing every matrix in float64",
+        "/".join(check["methods"]), check["max_relative_error"], check["compared"], params.tolerance,
+    )  # fmt: skip
+    values, table, _ = compute_singular_values(matrices, frobenius, params, method="exact")
+    return values, table, {**check, "fallback": "every matrix recomputed in float64 (method exact): the check "
+                           "exceeded svd.tolerance"}  # fmt: skip
 
 
 def accuracy_check(errors: dict[tuple[int, str], float], table: pd.DataFrame, params: SvdParams) -> dict:
     """The a-posteriori check: the largest relative error of the values kept (the top k; the top 64
     under ``k: all``) against float64 LAPACK on the seeded sample, and whether it is within
     ``svd.tolerance``. Matrices computed by ``exact`` are the float64 reference: nothing to check."""
-    k = None if params.k == "all" else params.k
+    k = kept(params)
     if params.check_matrices == 0:
         return {"checked": 0, "reason": "svd.check_matrices is 0"}
     if not errors:

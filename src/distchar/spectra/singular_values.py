@@ -41,9 +41,6 @@ from __future__ import annotations
 import scipy.linalg.blas
 import torch
 
-METHODS = ("exact", "gram32_eig64", "gram32_eig32", "randomized")
-"""Every method a matrix can be computed by (``auto`` picks ``exact`` or ``gram32_eig64``)."""
-
 GRAM_PRECISION = {"exact": (torch.float64, torch.float64), "gram32_eig64": (torch.float32, torch.float64),
                   "gram32_eig32": (torch.float32, torch.float32)}  # fmt: skip
 """Gram method -> (dtype of the Gram product, dtype of the eigen-solver)."""
@@ -155,7 +152,7 @@ def top_singular_values(
     Args:
         matrices: the batch; on CUDA the work stays there.
         k: number of values per matrix; None for all of them.
-        method: one of ``METHODS`` or ``auto`` (see the module docstring).
+        method: ``exact``, ``gram32_eig64``, ``gram32_eig32``, ``randomized`` or ``auto`` (module docstring).
         oversampling: extra sketch columns of the randomized method.
         power_iterations: rounds of the randomized method.
         generator: the randomized method's random stream, for reproducible sketches.

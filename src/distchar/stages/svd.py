@@ -34,7 +34,7 @@ from distchar.models.architectures import CANONICAL_TYPES
 from distchar.models.projections import list_projections
 from distchar.models.sources import resolve_source
 from distchar.plots import quantisation_note, save_figure, use_style
-from distchar.spectra.model import check_batch_bound, check_k, compute_singular_values
+from distchar.spectra.model import check_k, compute_singular_values, kept
 from distchar.spectra.profiles import save_profiles, stack_by_type
 from distchar.timings import write_timings
 
@@ -90,22 +90,9 @@ def run_svd(model_name: str, source: str, extract_dir: Path, params: SvdParams, 
         raise DistcharError(
             f"Model '{model_name}': every projection matrix has NaN or Inf entries; nothing to analyse."
         )
-    check_k(None if params.k == "all" else params.k, matrices)
+    check_k(kept(params), matrices)
     frobenius = {(int(r.layer), r.type): float(r.frobenius_norm) for r in manifest.itertuples()}
-    check_batch_bound(matrices, params)
     values, table, check = compute_singular_values(matrices, frobenius, params)
-    if not check.get("within_tolerance", True):
-        if params.method == "auto":
-            log.warning(
-                "%s: %s is %.2g off float64 on %s (svd.tolerance %.2g): recomputing every matrix in float64",
-                model_name, "/".join(check["methods"]), check["max_relative_error"], check["compared"],
-                params.tolerance,
-            )  # fmt: skip
-            values, table, _ = compute_singular_values(matrices, frobenius, params, method="exact")
-            check["fallback"] = "every matrix recomputed in float64 (method exact): the check exceeded svd.tolerance"
-        else:
-            log.warning("%s: svd.method %s is %.2g off float64, above svd.tolerance %.2g",
-                        model_name, params.method, check["max_relative_error"], params.tolerance)  # fmt: skip
     arrays = stack_by_type(values)
     summary = {
         "model": model_name,
