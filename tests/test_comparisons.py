@@ -108,6 +108,25 @@ def test_holm_and_verdicts():
     assert set(few["claim"]) == {"underpowered (6 seeds)"}
 
 
+def test_the_detectable_effect_is_found_with_80_percent_power():
+    """At the effect ``detectable_effect`` names, simulated designs of 8 seeds reach the level 80% of
+    the time (t test over seeds, as its power calculation assumes); the claim table carries it."""
+    from scipy.stats import ttest_1samp
+
+    from distchar.statistics import detectable_effect
+
+    effect = detectable_effect(2.0, 8, alpha=0.0125)
+    assert effect == pytest.approx(2.0 * 1.531, rel=1e-3)  # d = 1.53 for n = 8, alpha 0.0125 (noncentral t)
+    rng = np.random.default_rng(0)
+    draws = rng.normal(effect, 2.0, size=(4000, 8))
+    assert (ttest_1samp(draws, 0, axis=1).pvalue < 0.0125).mean() == pytest.approx(0.8, abs=0.025)
+    assert detectable_effect(2.0, 32, 0.0125) < effect < detectable_effect(2.0, 6, 0.0125)
+    comparison = paired_comparison(rng.normal(1, 1, (8, 50)), rng.normal(0, 1, (8, 50)), 200)
+    assert comparison.seed_sd > 0
+    claims = claim_table(pd.DataFrame([{"a": "r", "b": "d", **comparison.as_dict()}]), "r", ["d"])
+    assert claims["detectable"].iloc[0] == pytest.approx(detectable_effect(comparison.seed_sd, 8, 0.05))
+
+
 def test_mismatched_arrays_are_one_sentence():
     with pytest.raises(DistcharError, match="needs two .* arrays of one shape"):
         paired_comparison(np.zeros((2, 3)), np.zeros((2, 4)))

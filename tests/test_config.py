@@ -111,6 +111,22 @@ def test_the_committed_params_are_valid():
             "evaluate names the init 'reshaped', which is not in lora.inits",
         ),
         (
+            "models: {a: o/x}\nextract: {}\nlora: {seeds: [0, 1]}\ngenerator: {}\n"
+            "training: {tasks: {sentiment: {model: a, data: t.csv, steps: 1, batch_size: 1, seeds: [0, 2]}}}\n",
+            "training.tasks.sentiment.seeds names 2, which is not in lora.seeds (stage 05 makes only those)",
+        ),
+        (
+            "models: {a: o/x}\nextract: {}\nlora: {}\ngenerator: {}\n"
+            "training: {tasks: {sentiment: {model: a, data: t.csv, steps: 1, batch_size: 1, "
+            "inits: [default, pissa]}}}\n",
+            "training.tasks.sentiment.inits lacks evaluate.claim_init 'reshaped'",
+        ),
+        (
+            "models: {a: o/x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: {sentiment: "
+            "{model: a, data: t.csv, steps: 1, batch_size: 1, learning_rates: [0.001, 0.001]}}}\n",
+            "training.tasks.sentiment.learning_rates repeats a value",
+        ),
+        (
             "models: {a: o/x}\nextract: {}\nsvd: {k: 16}\npowerlaw: {}\nodds: {}\nlora: {rank: 32}\ngenerator: {}\n",
             "lora.rank (32) exceeds svd.k (16): the reshaped inits take their first lora.rank singular values",
         ),
@@ -160,22 +176,12 @@ def test_command_line_check_prints_one_line_and_exits_2(tmp_path):
 def apply_documented_preset(marker: str, page: str, tmp_path):
     """The `dvc exp run -S ...` preset after ``<!-- marker -->`` in the docs page, applied to params.yaml
     and validated; every key it sets must already be in params.yaml (as `dvc exp run -S` needs)."""
-    import re
-
     import yaml
 
-    block = (REPO / "docs" / page).read_text().split(f"<!-- {marker} -->", 1)[1].split("```", 2)[1]
-    overrides = re.findall(r"-S '([^']+)'", block)
-    assert overrides, f"no -S overrides after <!-- {marker} -->"
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for override in overrides:
-        key, value = override.split("=", 1)
-        *parents, leaf = key.split(".")
-        node = params
-        for part in parents:
-            node = node[part]
-        assert leaf in node, f"the preset sets {key}, which params.yaml lacks"
-        node[leaf] = yaml.safe_load(value)
+    from distchar.profiles import apply_preset, documented_preset
+
+    params = apply_preset(yaml.safe_load((REPO / "params.yaml").read_text()),
+                          documented_preset(marker, REPO / "docs" / page))  # fmt: skip
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return load_params(path)
@@ -190,6 +196,35 @@ def test_the_documented_gpu_profile_is_valid_params(tmp_path):
     n = len(gpu.lora.seeds)
     assert attainable(2 / 2**n, len(gpu.evaluate.baselines), gpu.evaluate.confidence)
     assert not attainable(2 / 2 ** (n - 1), len(gpu.evaluate.baselines), gpu.evaluate.confidence)
+
+
+def test_a_task_trains_its_own_grid_or_the_shared_one(tmp_path):
+    text = (
+        "models: {a: o/x}\nextract: {}\nlora: {seeds: [0, 1, 2]}\ngenerator: {}\ntraining: {learning_rates: "
+        "[0.001], tasks: {sentiment: {model: a, data: t.csv, steps: 1, batch_size: 1, inits: [reshaped, default], "
+        "seeds: [2], learning_rates: [0.0001]}, odds: {model: a, data: q, steps: 1, batch_size: 1}}}\n"
+    )
+    params = load_params(write(tmp_path, text))
+    assert params.training.grid("sentiment", params.lora) == (["reshaped", "default"], [2], [1e-4])
+    assert params.training.grid("odds", params.lora) == (params.lora.inits, [0, 1, 2], [1e-3])
+
+
+def test_the_documented_powered_profile_is_valid_params_that_can_reach_verdicts(tmp_path):
+    from distchar.statistics import attainable
+
+    powered = apply_documented_preset("powered-profile", "pipeline.md", tmp_path)
+    claim = {powered.evaluate.claim_init, *powered.evaluate.baselines}
+    sentiment, odds = (powered.training.grid(task, powered.lora) for task in ("sentiment", "odds"))
+    assert claim <= set(sentiment.inits) and len(sentiment.seeds) >= 8 and len(sentiment.learning_rates) >= 2
+    assert {"reshaped", "default"} <= set(odds.inits) and len(odds.seeds) >= 6
+    settings = powered.training.tasks
+    assert settings["sentiment"].train_size == settings["sentiment"].eval_size == 0  # whole splits
+    assert all(task.eval_every > 0 for task in settings.values())  # validation curves: has it flattened?
+    # every claim can be decided: Holm over the baselines each task trains
+    for grid in (sentiment, odds):
+        baselines = [b for b in powered.evaluate.baselines if b in grid.inits]
+        assert attainable(2 / 2 ** len(grid.seeds), len(baselines), powered.evaluate.confidence)
+    assert powered.robustness.seeds == 8 and powered.robustness.epsilon == 0.1
 
 
 def test_the_documented_full_nsga2_profile_is_valid_params(tmp_path):

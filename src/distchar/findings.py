@@ -28,6 +28,7 @@ import pandas as pd
 from distchar.errors import DistcharError
 from distchar.fits.comparison import SIGNIFICANCE
 from distchar.fits.description import FAMILY_WORDS
+from distchar.profiles import profile_folder
 from distchar.results import ROOT, stage_folder
 
 BLOCK = re.compile(r"(<!-- findings: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /findings -->)", re.S)
@@ -85,14 +86,23 @@ def generator_table(model: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def inits_table(task: str) -> str:
-    """Stage 07's per-init means over seeds at each init's tuned learning rate, base model beside."""
-    folder = stage_folder("evaluate", task)
+def evaluated(argument: str) -> Path:
+    """Stage 07's folder for ``TASK [PROFILE]``: the default run's, or a profile's published run
+    (``distchar.profiles``)."""
+    task, _, profile = argument.partition(" ")
+    return profile_folder(profile.strip(), "evaluate", task) if profile.strip() else stage_folder("evaluate", task)
+
+
+def inits_table(argument: str) -> str:
+    """Stage 07's per-init means over seeds at each init's tuned learning rate, base model beside
+    (``TASK [PROFILE]``); with a validation curve, its change over the last quarter of the steps."""
+    folder = evaluated(argument)
     metrics = json.loads(_read(folder / "metrics.json"))
     summary = pd.read_csv(io.StringIO(_read(folder / "summary.csv")))
     metric = metrics["primary_metric"]
-    extra = [c for c in ("parse_rate", "f1") if c in summary.columns]
-    header = ["init", "lr", "seeds", "validation loss", f"{metric} [t interval]", *extra]
+    extra = [c for c in ("parse_rate", "f1", "validation_last_quarter") if c in summary.columns]
+    header = ["init", "lr", "seeds", "validation loss", f"{metric} [t interval]",
+              *(c.replace("validation_last_quarter", "validation loss, last quarter") for c in extra)]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for r in summary.to_dict("records"):
         tuned = pd.notna(r.get("learning_rate"))
@@ -100,7 +110,8 @@ def inits_table(task: str) -> str:
         cells = [f"`{r['init']}`" if tuned else str(r["init"]), f"{r['learning_rate']:g}" if tuned else "-",
                  f"{int(r['seeds'])}" if tuned else "-",
                  f"{r['validation_loss']:.4f}" if pd.notna(r.get("validation_loss")) else "-",
-                 f"{r[metric]:.3f}{interval}", *(f"{r[c]:.3f}" for c in extra)]  # fmt: skip
+                 f"{r[metric]:.3f}{interval}",
+                 *(_fmt(r[c], "+.1%" if c == "validation_last_quarter" else ".3f") for c in extra)]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -250,7 +261,65 @@ def odds_table(model: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def curves_table(argument: str) -> str:
+    """The validation-loss curves logged while training (``TASK [PROFILE]``): per init, the mean
+    over seeds at its tuned learning rate at the start, at each quarter of the steps and at the end."""
+    folder = evaluated(argument)
+    curves = _csv(folder / "validation_curves.csv").set_index("step")
+    if curves.empty:
+        return "No validation curve: this run's task settings have `eval_every: 0`.\n"
+    last = curves.index.max()
+    points = [curves.index[curves.index <= q * last].max() for q in (0, 0.25, 0.5, 0.75, 1.0)]
+    points = list(dict.fromkeys(points))
+    lines = [f"Validation loss while training, mean over seeds at each init's tuned learning rate "
+             f"(`{folder.as_posix()}/validation_curves.csv`; step 0 is the model before training).", "",
+             "| init | " + " | ".join(f"step {int(p)}" for p in points) + " |",
+             "|" + " --- |" * (len(points) + 1)]  # fmt: skip
+    for init in curves.columns:
+        lines.append(f"| `{init}` | " + " | ".join(f"{curves.loc[p, init]:.4f}" for p in points) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def profile_timings(profile: str) -> str:
+    """Wall time of each part of a published profile's run (``results/<profile>/timings.json``)."""
+    parts = _json(ROOT / profile / "timings.json")
+    lines = ["| part | runs | steps | seconds | seconds per step |", "| --- | --- | --- | --- | --- |"]
+    for task, row in parts["train"].items():
+        lines.append(f"| stage 06, `{task}` | {row['runs']} | {row['steps']:,} | {row['seconds']:,.0f} | "
+                     f"{_fmt(row['seconds_per_step'], '.3f')} |")  # fmt: skip
+    for task, seconds in parts["evaluate"].items():
+        lines.append(f"| stage 07, `{task}` | | | {_fmt(seconds, ',.0f')} | |")
+    if "robustness" in parts:
+        row = parts["robustness"]
+        lines.append(f"| study 09 ({row['models']} models, summed over its workers) | | | {row['seconds']:,.0f} | |")
+    return "\n".join(lines) + "\n"
+
+
+def profile_costs(_: str = "") -> str:
+    """The measured per-step costs and predicted wall time of the powered profile
+    (``benchmarks/results/profile_costs.json``, written by ``benchmarks/profile_costs.py``)."""
+    costs = _json(Path("benchmarks/results/profile_costs.json"))
+    lines = [f"Measured by `{costs['command']}` ({costs['machine']}) before the run:", "",
+             "| task | runs | steps x batch | seconds per step | curve point | validation of a run | test of a run "
+             "| predicted stage 06 / 07 |", "|" + " --- |" * 8]  # fmt: skip
+    for task, row in costs["tasks"].items():
+        predicted = row["predicted_s"]
+        lines.append(f"| `{task}` | {row['runs']} | {row['steps']} x {row['batch_size']} | {row['step_s']:.3f} s | "
+                     f"{row['curve_point_s']:.2f} s ({row['curve_points']} per run) | {row['validation_s']:.1f} s "
+                     f"({row['validation_examples']:,} examples) | {row['test_s']:.1f} s ({row['test_examples']:,}) | "
+                     f"{predicted['train'] / 60:.0f} / {predicted['evaluate'] / 60:.0f} min |")  # fmt: skip
+    robustness = costs["robustness"]
+    per_model = ", ".join(f"{k} {v:.0f} s" for k, v in robustness["seconds_per_model"].items())
+    lines += ["", f"Study 09: {robustness['models']} models at {per_model} each on {robustness['jobs']} workers: "
+              f"{robustness['predicted_s'] / 60:.0f} min. Predicted in all: "
+              f"{costs['predicted_total_s'] / 60:.0f} min."]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[str], str]] = {
+    "profile_costs": profile_costs,
+    "curves": curves_table,
+    "profile_timings": profile_timings,
     "file": stage_markdown,
     "generator": generator_table,
     "inits": inits_table,

@@ -16,6 +16,8 @@ luck, and thousands of them say nothing about how a second training run would co
   it can give is 2 / 2^n: 6 seeds are needed for p < 0.05, more under Holm; below that the verdict
   is ``underpowered (n seeds)``. The example-level spread is kept only as a precision figure:
   ``example_se``, the mean over seeds of the standard error of one seed's mean difference.
+- ``detectable_effect``: the smallest true difference a design detects at 80% power, from the
+  observed spread of the per-seed differences (the power analysis of a run's claims).
 - ``holm``: Holm-Bonferroni adjusted p-values; ``verdict``: yes / no / inconclusive /
   underpowered from a difference, its adjusted p and the smallest adjusted p the design allows.
 """
@@ -55,6 +57,8 @@ class Comparison:
     example_se: float
     seeds: int
     examples: int
+    seed_sd: float = math.nan
+    """Standard deviation of the per-seed differences (what ``detectable_effect`` needs)."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -105,7 +109,27 @@ def paired_comparison(
     example_se = (
         float(np.mean(np.nanstd(difference, axis=1, ddof=1) / np.sqrt(counts))) if counts.min() > 1 else math.nan
     )
-    return Comparison(mean, low, high, p, p_min, effect, example_se, len(per_seed), difference.shape[1])
+    return Comparison(mean, low, high, p, p_min, effect, example_se, len(per_seed), difference.shape[1], float(sd))
+
+
+def detectable_effect(seed_sd: float, seeds: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true mean difference a design of ``seeds`` seeds detects with probability
+    ``power`` at two-sided level ``alpha``, given the per-seed differences' standard deviation
+    ``seed_sd``: the paired t test's power from the noncentral t distribution (the sign-flip test
+    over seeds has about the same power at these sizes). NaN with fewer than 2 seeds."""
+    from scipy.optimize import brentq
+    from scipy.stats import nct, t
+
+    if seeds < 2 or not np.isfinite(seed_sd):
+        return math.nan
+    df, critical = seeds - 1, float(t.ppf(1 - alpha / 2, seeds - 1))
+
+    def shortfall(effect: float) -> float:  # power at standardized effect ``effect`` minus the target
+        shift = effect * math.sqrt(seeds)
+        other_tail = float(nct.cdf(-critical, df, shift))  # NaN where it underflows: 0
+        return float(nct.sf(critical, df, shift)) + (0.0 if math.isnan(other_tail) else other_tail) - power
+
+    return float(brentq(shortfall, 1e-9, 100.0)) * seed_sd
 
 
 def holm(pvalues) -> np.ndarray:

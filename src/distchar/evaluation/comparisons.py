@@ -15,7 +15,10 @@ The rules (docs/research-notes.md section 1, after Lee et al. 2026 and Li et al.
 - **Claims** (``claim_table``): "does A beat B?" is *yes* when the Holm-adjusted p is below
   1 - confidence and A is better, *no* when it is below and B is better, *underpowered (n seeds)*
   when Holm over the baselines cannot get below 1 - confidence with n seeds whatever the data
-  (2 / 2^n times the number of baselines), otherwise *inconclusive*.
+  (2 / 2^n times the number of baselines), otherwise *inconclusive*. Beside each verdict,
+  ``detectable``: the smallest true difference the run had 80% power to detect at level
+  (1 - confidence) / baselines (Holm's first step), from the observed spread of its per-seed
+  differences (``distchar.statistics.detectable_effect``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import pandas as pd
 
 from distchar.errors import DistcharError
-from distchar.statistics import attainable, holm, verdict
+from distchar.statistics import attainable, detectable_effect, holm, verdict
 
 
 def best_learning_rates(runs: pd.DataFrame) -> dict[str, float]:
@@ -54,4 +57,7 @@ def claim_table(
     reachable = [attainable(p_min, len(rows), confidence) for p_min in rows["p_min"]]
     columns = zip(rows["difference"], rows["p_holm"], rows["seeds"], reachable, strict=True)
     rows["claim"] = [verdict(d, p, confidence, seeds=int(n), reachable=r) for d, p, n, r in columns]
+    alpha = (1 - confidence) / len(rows)  # Holm's first step: the level the strongest claim must pass
+    rows["detectable"] = [detectable_effect(sd, int(n), alpha) if "seed_sd" in rows else float("nan")
+                          for sd, n in zip(rows.get("seed_sd", rows["seeds"]), rows["seeds"], strict=True)]  # fmt: skip
     return rows.reset_index(drop=True)

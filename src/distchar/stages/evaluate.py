@@ -8,9 +8,10 @@ Runs where training runs (``training.device``: ``auto`` is CUDA when present). F
   and the task's test metrics (``distchar.tasks``; odds: mean absolute error, per question type,
   parse rate; sentiment: accuracy, F1) of the runs at each init's tuned learning rate (of every run with
   ``evaluate.test_all_runs``); ``examples.csv``: their per-example test scores (for re-analysis);
-- ``summary.csv``: per init its tuned learning rate (lowest validation loss over seeds) and the
-  mean over seeds with a t interval of each test metric, beside the task's baseline row (odds:
-  the model without fine-tuning, asked the same questions; sentiment: the majority class);
+- ``summary.csv``: per init (of the task's ``TrainingParams.grid``) its tuned learning rate (lowest
+  validation loss over seeds) and the mean over seeds with a t interval of each test metric, beside
+  the task's baseline row (odds: the model without fine-tuning, asked the same questions;
+  sentiment: the majority class);
 - ``comparisons.csv``: every init against ``default`` and the claim init against every baseline:
   the mean over seeds of each seed's paired difference, its t interval over seeds, the exact
   sign-flip p over seeds, the effect size d_z over seeds and the per-seed precision ``example_se``;
@@ -18,7 +19,10 @@ Runs where training runs (``training.device``: ``auto`` is CUDA when present). F
   ``evaluate.baselines``? yes / no / inconclusive (Holm over the baselines), or
   ``underpowered (n seeds)`` when n seeds cannot reach significance whatever the data;
 - ``loss_curves.csv`` (training loss per step, mean over seeds at the tuned rate, one column per
-  init: ``dvc plots show``), ``loss_curves.png`` (mean and min-max band), ``differences.png``;
+  init: ``dvc plots show``), ``validation_curves.csv`` (the validation loss logged while training,
+  same layout; no rows unless the task sets ``eval_every``) and summary.csv's ``validation_last_quarter``
+  (its relative change over the last quarter of the steps: near 0, it has flattened);
+  ``loss_curves.png`` (mean and min-max band of each), ``differences.png``;
 - ``metrics.json`` (DVC metrics).
 """
 
@@ -100,18 +104,40 @@ def summarise(runs: pd.DataFrame, best: dict[str, float], metric_names: list[str
     return pd.DataFrame(rows)
 
 
-def plot_loss_curves(curves: dict[str, pd.DataFrame], task: str):
+def tuned_curves(runs: list[dict], best: dict[str, float], inits: list[str], split: str) -> dict[str, pd.DataFrame]:
+    """init -> its loss curves at the tuned learning rate, one column per seed (``split``: train or
+    val); {} when the runs logged no validation curve."""
+    curves = {}
+    for init in inits:
+        tuned = {r["seed"]: loss_curve(Path(r["dir"]), split) for r in runs
+                 if r["init"] == init and r["learning_rate"] == best[init]}  # fmt: skip
+        if any(curve is None for curve in tuned.values()):
+            return {}
+        curves[init] = pd.concat(tuned, axis=1)
+    return curves
+
+
+def last_quarter_change(curve: pd.Series) -> float:
+    """Relative change of a loss curve over its last quarter of steps: (end - at 75%) / at 75%.
+    Near 0: the curve has flattened."""
+    at = curve[curve.index <= 0.75 * curve.index.max()].iloc[-1]
+    return float((curve.iloc[-1] - at) / at)
+
+
+def plot_loss_curves(curves: dict[str, pd.DataFrame], validation: dict[str, pd.DataFrame], task: str):
     import matplotlib.pyplot as plt
 
     use_style()
-    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
-    for init, frame in curves.items():
-        mean = frame.mean(axis=1)
-        line = ax.plot(mean.index, mean, label=init, lw=1.4)[0]
-        ax.fill_between(mean.index, frame.min(axis=1), frame.max(axis=1), color=line.get_color(), alpha=0.15)
-    ax.set(xlabel="step", ylabel="training loss",
-           title=f"{task}: training loss at each init's tuned learning rate\n(mean and range over seeds)")  # fmt: skip
-    ax.legend(fontsize=7, ncol=3)
+    panels = [("training loss", curves)] + ([("validation loss", validation)] if validation else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.2), layout="constrained", squeeze=False)
+    for ax, (label, frames) in zip(axes[0], panels, strict=True):
+        for init, frame in frames.items():
+            mean = frame.mean(axis=1)
+            line = ax.plot(mean.index, mean, label=init, lw=1.4, marker="." if label.startswith("val") else None)[0]
+            ax.fill_between(mean.index, frame.min(axis=1), frame.max(axis=1), color=line.get_color(), alpha=0.15)
+        ax.set(xlabel="step", ylabel=label,
+               title=f"{task}: {label} at each init's tuned learning rate\n(mean and range over seeds)")  # fmt: skip
+        ax.legend(fontsize=7, ncol=3)
     return fig
 
 
@@ -139,11 +165,15 @@ def claims_markdown(claims: pd.DataFrame, task: str, model: str, metric: str, se
     lines = [f"Does `{claims['a'].iloc[0]}` beat each baseline on `{task}` ({model}, {metric}, {seeds} seeds, "
              "tuned learning rates)?" if len(claims) else f"No claim rows for {task}.", "",
              "| baseline | difference | interval over seeds | p (sign-flip over seeds) | p (Holm) | d_z | "
-             "per-seed SE | claim |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "per-seed SE | detectable at 80% power | claim |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in claims.to_dict("records"):
+        detectable = "-" if pd.isna(r["detectable"]) else f"{r['detectable']:.4f}"
         lines.append(f"| {r['b']} | {r['difference']:+.4f} | [{r['low']:+.4f}, {r['high']:+.4f}] | "
                      f"{r['p']:.3f} | {r['p_holm']:.3f} | {r['effect_size']:+.3f} | {r['example_se']:.4f} | "
-                     f"**{r['claim']}** |")  # fmt: skip
+                     f"{detectable} | **{r['claim']}** |")  # fmt: skip
+    if len(claims):
+        lines += ["", "Detectable: the smallest true difference this many seeds would find with 80% power at "
+                  "level (1 - confidence) / baselines, from the spread of the per-seed differences."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -153,8 +183,9 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
     """Stage 07 for one task; see the module docstring. Returns the metrics."""
     started = time.perf_counter()
     record_of = get_task(task)
-    runs = read_runs(train_dir, lora.inits, lora.seeds, training.learning_rates)
-    index = load_index(inits_dir, lora.inits, lora.seeds)
+    grid = training.grid(task, lora)
+    runs = read_runs(train_dir, grid.inits, grid.seeds, grid.learning_rates)
+    index = load_index(inits_dir, grid.inits, grid.seeds)
     resolved = resolve_source(source)
     tokenizer = load_tokenizer(resolved)
     scorer = Scorer(record_of, settings, tokenizer, evaluate, odds)
@@ -192,18 +223,18 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
     base_row = record_of.baseline(base, tokenizer, scorer)  # the task's reference beside the fine-tuned runs
     not_metrics = ("init", "seed", "learning_rate", "validation_loss", "final_train_loss")
     metric_names = [c for c in runs_table.columns if c not in not_metrics]
-    summary = pd.concat([summarise(runs_table, best, metric_names, evaluate.confidence), pd.DataFrame([base_row])],
-                        ignore_index=True)  # fmt: skip
-    comparisons = compare_inits(examples, best, record_of, evaluate, lora.inits)
+    curves, validation = tuned_curves(runs, best, grid.inits, "train"), tuned_curves(runs, best, grid.inits, "val")
+    summary = summarise(runs_table, best, metric_names, evaluate.confidence)
+    if validation:
+        summary["validation_last_quarter"] = summary["init"].map(
+            {init: last_quarter_change(frame.mean(axis=1)) for init, frame in validation.items()})  # fmt: skip
+    summary = pd.concat([summary, pd.DataFrame([base_row])], ignore_index=True)
+    comparisons = compare_inits(examples, best, record_of, evaluate, grid.inits)
     claims = claim_table(comparisons, evaluate.claim_init, evaluate.baselines, evaluate.confidence)
-    curves = {}
-    for init in lora.inits:
-        tuned = [r for r in runs if r["init"] == init and r["learning_rate"] == best[init]]
-        curves[init] = pd.concat({r["seed"]: loss_curve(Path(r["dir"])) for r in tuned}, axis=1)
     wide = pd.DataFrame({init: frame.mean(axis=1) for init, frame in curves.items()}).rename_axis("step")
     metric = record_of.primary_metric
     result = {
-        "task": task, "model": model_name, "runs": len(runs_table), "seeds": len(lora.seeds),
+        "task": task, "model": model_name, "runs": len(runs_table), "seeds": len(grid.seeds),
         "primary_metric": metric, "higher_is_better": record_of.higher_is_better,
         "tuned": {r["init"]: {"learning_rate": r["learning_rate"], metric: round(r[metric], 5),
                               "low": round(r[f"{metric}_low"], 5), "high": round(r[f"{metric}_high"], 5)}
@@ -218,10 +249,13 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
         summary.to_csv(scratch / "summary.csv", index=False)
         comparisons.to_csv(scratch / "comparisons.csv", index=False)
         claims.to_csv(scratch / "claims.csv", index=False)
-        (scratch / "claims.md").write_text(claims_markdown(claims, task, model_name, metric, len(lora.seeds)))
+        (scratch / "claims.md").write_text(claims_markdown(claims, task, model_name, metric, len(grid.seeds)))
         wide.to_csv(scratch / "loss_curves.csv")
+        validation_wide = pd.DataFrame({init: frame.mean(axis=1) for init, frame in validation.items()},
+                                       columns=grid.inits).rename_axis("step")  # fmt: skip
+        validation_wide.to_csv(scratch / "validation_curves.csv")  # no rows without the task's eval_every
         (scratch / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
-        save_figure(plot_loss_curves(curves, task), scratch / "loss_curves.png")
+        save_figure(plot_loss_curves(curves, validation, task), scratch / "loss_curves.png")
         save_figure(plot_differences(comparisons, record_of), scratch / "differences.png")
     wall_s = round(time.perf_counter() - started, 1)
     write_timings(out_dir, {"wall_s": wall_s})

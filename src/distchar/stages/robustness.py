@@ -128,12 +128,15 @@ def markdown_report(settings, accuracy, comparisons, masking, spreads) -> str:
               f"over its images, {confidence} Student-t interval over seeds, exact sign-flip test over seeds, Holm "
               f"over the losses of one model and measure; {settings.seeds} seeds give no p below "
               f"{2 / 2**settings.seeds:.3g}: a verdict is `underpowered` when Holm over the losses cannot reach "
-              f"p < {1 - settings.confidence:g} whatever the data)", "",
-              "| model | measure | loss | difference | interval | p (Holm) | verdict |",
-              "|---|---|---|---|---|---|---|"]  # fmt: skip
+              f"p < {1 - settings.confidence:g} whatever the data; detectable: the smallest true difference these "
+              "seeds find with 80% power at Holm's first level, from the spread over seeds)", "",
+              "| model | measure | loss | difference | interval | p (Holm) | detectable | verdict |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in comparisons.itertuples():
+        detectable = "-" if pd.isna(row.detectable) else f"{100 * row.detectable:.1f}"
         lines.append(f"| {row.architecture} | {row.measure} | {row.loss} | {100 * row.difference:+.1f} | "
-                     f"[{100 * row.low:+.1f}, {100 * row.high:+.1f}] | {_p(row.p_holm)} | {row.verdict} |")  # fmt: skip
+                     f"[{100 * row.low:+.1f}, {100 * row.high:+.1f}] | {_p(row.p_holm)} | {detectable} | "
+                     f"{row.verdict} |")  # fmt: skip
     lines += ["", f"**Gradient-masking check** at epsilon {eps}: a black-box attack (Square) that beats PGD points "
               "to masked gradients.", "", "| model | loss | PGD | Square | AutoAttack | Square - PGD | finding |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip

@@ -1,4 +1,5 @@
-"""Stage 06 train: every init of ``lora.inits`` x every seed of ``lora.seeds`` x every learning rate.
+"""Stage 06 train: every init of ``lora.inits`` x every seed of ``lora.seeds`` x every learning rate
+(a task may name its own subset of inits and seeds and its own rates: ``TrainingParams.grid``).
 
 For one task (``training.tasks.<task>``: its model, data, steps, batch size), each run starts from stage 05's
 saved init (``results/05_generator/<model>/inits``), so every init of a seed shares the base model,
@@ -7,7 +8,8 @@ by the adapter's start alone. What is task-specific (head, loss, examples) comes
 record in ``distchar.tasks``. Outputs per run (``distchar.training.runs``), in
 ``<out>/<init>/seed<S>_lr<LR>/``: ``adapter.safetensors`` (the trained LoRA tensors, and the
 task's ``head_modules``), ``run.json`` (settings, first and final loss, tokens; seconds, tokens/s and the step a
-resumed run started from go to ``distchar.timings``) and ``dvclive/`` (loss, learning rate and gradient norm per step).
+resumed run started from go to ``distchar.timings``) and ``dvclive/`` (loss, learning rate and gradient norm per step;
+with the task's ``eval_every``, ``val/loss`` on ``curve_size`` validation examples).
 
 Resuming: a run logs and checkpoints into ``<checkpoints>/<task>/<init>/seed<S>_lr<LR>/`` (its
 dvclive history is saved with each checkpoint) and a finished run leaves its outputs there too,
@@ -46,6 +48,7 @@ from distchar.atomic import atomic_directory
 from distchar.code_deps import closure
 from distchar.config import LoraParams, TrainingParams, load_params
 from distchar.errors import DistcharError, command
+from distchar.evaluation.runs import validation_loss
 from distchar.lora.inits import apply_state
 from distchar.lora.saved import load_index
 from distchar.models.loading import load_tokenizer
@@ -127,11 +130,15 @@ def run_training(
     Under ``accelerate launch`` every process runs this and shares each run's batches; only the
     main process writes files."""
     record_of = get_task(task)
-    settings = training.task(task)
-    index = load_index(inits_dir, lora.inits, lora.seeds)
+    settings, grid = training.task(task), training.grid(task, lora)
+    index = load_index(inits_dir, grid.inits, grid.seeds)
     resolved = resolve_source(source)
     tokenizer = load_tokenizer(resolved)
     examples = record_of.examples(settings.data, "train", tokenizer, settings.max_length, settings.train_size)
+    validate = None
+    if settings.eval_every:  # the validation-loss curve, on the same examples for every run
+        curve = record_of.examples(settings.data, "validation", tokenizer, settings.max_length, settings.curve_size)
+        validate = functools.partial(validation_loss, examples=curve, pad_id=tokenizer.pad_token_id)
     processes = process_state(training.device)
     main = processes.is_main_process
     base = record_of.load_model(resolved, tokenizer)
@@ -139,13 +146,13 @@ def run_training(
     dsl = {"b": training.dsl_lm_b} if record_of.loss_kind == "causal_lm" else {"b": training.dsl_b}
     results = []
     bar = progress(desc=f"train {task}", unit="run", disable=not main,
-                   total=len(lora.inits) * len(lora.seeds) * len(training.learning_rates))  # fmt: skip
-    for name in lora.inits:
-        for seed in lora.seeds:
+                   total=len(grid.inits) * len(grid.seeds) * len(grid.learning_rates))  # fmt: skip
+    for name in grid.inits:
+        for seed in grid.seeds:
             row = index[(name, seed)]
             init_bytes = (Path(inits_dir) / row["file"]).read_bytes()
             state, init_hash = load(init_bytes), hashlib.sha256(init_bytes).hexdigest()
-            for learning_rate in training.learning_rates:
+            for learning_rate in grid.learning_rates:
                 key = f"{name}/{run_name(seed, learning_rate)}"
                 bar.set_postfix_str(key)
                 run_dir, checkpoint_dir = Path(out_dir) / key, Path(checkpoint_root) / task / key
@@ -176,8 +183,10 @@ def run_training(
                                      steps=settings.steps, batch_size=settings.batch_size,
                                      learning_rate=learning_rate, seed=seed, warmup_ratio=training.warmup_ratio,
                                      loss=training.loss, dsl=dsl if training.loss == "dsl" else {},
-                                     checkpoint_every=training.checkpoint_every, device=training.device)  # fmt: skip
-                outcome = train(model, examples, config, tokenizer.pad_token_id, checkpoint_dir / LOGS, checkpoint_dir)
+                                     checkpoint_every=training.checkpoint_every, device=training.device,
+                                     eval_every=settings.eval_every)  # fmt: skip
+                outcome = train(model, examples, config, tokenizer.pad_token_id, checkpoint_dir / LOGS, checkpoint_dir,
+                                validate=validate)  # fmt: skip
                 record = {"task": task, "init": name, "seed": seed, "learning_rate": learning_rate,
                           "loss": training.loss, "steps": settings.steps, "batch_size": settings.batch_size,
                           "final_loss": outcome["losses"][-1] if outcome["losses"] else None,

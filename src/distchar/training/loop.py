@@ -10,7 +10,10 @@
 - **Schedule.** Linear warm-up over ``warmup_ratio`` of the steps, then linear decay to 0;
   gradients clipped to ``max_grad_norm``.
 - **Logging.** dvclive into ``log_dir``, on the main process: ``train/loss`` (the whole batch's),
-  ``train/learning_rate``, ``train/grad_norm`` per step (``dvc plots show`` draws them).
+  ``train/learning_rate``, ``train/grad_norm`` per step (``dvc plots show`` draws them); with
+  ``eval_every`` and a ``validate`` function, ``val/loss`` before the first step, every
+  ``eval_every`` steps and after the last (the validation-loss curve that shows a run has flattened;
+  computed on the main process from the unwrapped model, in eval mode, drawing no random numbers).
 - **Checkpoints.** Every ``checkpoint_every`` steps the trainable parameters, the optimizer, the
   schedule, the step, the random state, the losses, token count and seconds so far and the
   dvclive files go to ``checkpoint_dir/checkpoint.pt`` (written to a temporary file, then
@@ -27,6 +30,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -55,6 +59,7 @@ class TrainConfig:
     dsl: dict = field(default_factory=dict)
     checkpoint_every: int = 10
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    eval_every: int = 0
 
 
 def process_state(device: str):
@@ -109,10 +114,12 @@ def train(
     log_dir: Path,
     checkpoint_dir: Path,
     accelerator=None,
+    validate: Callable[[torch.nn.Module], float] | None = None,
 ) -> dict:
     """Train ``model`` in place, logging to ``log_dir`` (dvclive); returns the step it started at,
     the number of processes, every step's loss, tokens, seconds and tokens per second (of the
-    whole run, resumed or not)."""
+    whole run, resumed or not). ``validate`` (model -> validation loss) draws the curve of
+    ``config.eval_every``."""
     from accelerate import Accelerator
 
     if accelerator is None:
@@ -147,7 +154,23 @@ def train(
     shards = Shards(accelerator.num_processes, accelerator.process_index, accelerator.gather)
     rank, world = shards.rank, shards.world
     loss_of = causal_lm_loss if config.kind == "causal_lm" else classification_loss
+
+    def log_validation(done: int) -> None:
+        """``val/loss`` after ``done`` steps, when the curve has a point there."""
+        if live is None or validate is None or not config.eval_every:
+            return
+        if done % config.eval_every and done != config.steps:
+            return
+        nonlocal started
+        began, module = time.perf_counter(), accelerator.unwrap_model(model)
+        module.eval()
+        live.log_metric("val/loss", validate(module))
+        module.train()
+        started += time.perf_counter() - began  # seconds and tokens/s are the training's alone
+
     started = time.perf_counter()
+    if start == 0:
+        log_validation(0)
     steps = progress(batches(examples, config.batch_size, config.steps, config.seed, pad_id, start), desc="steps",
                      unit="step", total=config.steps, initial=start, leave=False,
                      disable=not accelerator.is_main_process)  # fmt: skip
@@ -168,6 +191,7 @@ def train(
             live.log_metric("train/learning_rate", scheduler.get_last_lr()[0])
             live.log_metric("train/grad_norm", float(grad_norm))
             live.next_step()
+            log_validation(step + 1)
         if (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps and accelerator.is_main_process:
             _save_checkpoint(checkpoint, {
                 "step": step + 1, "model": trainable_state(accelerator.unwrap_model(model)),

@@ -1,6 +1,7 @@
 """Stage 06's runs on disk: ``<task>/<init>/seed<S>_lr<LR>/`` with ``adapter.safetensors`` (the
 trained tensors), ``run.json`` (settings, losses, tokens, seconds) and ``dvclive/`` (loss,
-learning rate and gradient norm per step). Written by stage 06, read by stage 07."""
+learning rate and gradient norm per step; ``val/loss`` every ``eval_every`` steps). Written by stage 06,
+read by stage 07."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ def read_runs(train_dir: Path, inits: list[str], seeds: list[int], learning_rate
     return runs
 
 
-def loss_curve(run_dir: Path) -> pd.Series:
-    """Training loss by step, from the run's dvclive log."""
-    frame = pd.read_csv(Path(run_dir) / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv", sep="\t")
-    return frame.set_index("step")["loss"]
+def loss_curve(run_dir: Path, split: str = "train") -> pd.Series | None:
+    """Loss by step from the run's dvclive log: ``train`` (every step) or ``val`` (the
+    validation-loss curve of ``eval_every``; None when the run logged none)."""
+    path = Path(run_dir) / "dvclive" / "plots" / "metrics" / split / "loss.tsv"
+    if split == "val" and not path.exists():
+        return None
+    return pd.read_csv(path, sep="\t").set_index("step")["loss"]

@@ -11,6 +11,7 @@ non-target spreads of the clean input). From them:
   paired by seed (``paired_comparison``: the sign-flip test over seeds), Holm over the losses of
   one architecture and measure; verdict ``helps`` / ``hurts`` / ``inconclusive``, or
   ``underpowered (n seeds)`` when Holm over those losses cannot reach significance with n seeds;
+  ``detectable``: the smallest true difference the seeds find with 80% power (``detectable_effect``);
 - ``masking_check``: per model type, Square's and AutoAttack's accuracy against PGD's, paired;
   ``square_beats_pgd`` flags a gradient-masking suspect;
 - ``spread_table``: per model type and spread, Spearman's rho with PGD's success at ``epsilon``
@@ -28,7 +29,7 @@ import pandas as pd
 import torch
 
 from distchar.progress import each
-from distchar.statistics import attainable, holm, paired_comparison, seed_interval
+from distchar.statistics import attainable, detectable_effect, holm, paired_comparison, seed_interval
 from distchar.studies.robustness.attacks import attacked_images, l2_distance, make_attack, robust
 from distchar.studies.robustness.spread import correlation, non_target_spreads
 from distchar.studies.robustness.testbed import digits_split, loss_specs, predict, train_classifier
@@ -146,6 +147,8 @@ def compare_to_ce(clean: pd.DataFrame, attacked: pd.DataFrame, settings) -> pd.D
             adjusted = holm([row["p"] for row in block])
             for row, p in zip(block, adjusted, strict=True):
                 row["p_holm"] = float(p)
+                level = (1 - settings.confidence) / len(block)  # Holm's first step
+                row["detectable"] = detectable_effect(row["seed_sd"], row["seeds"], level)
                 if not attainable(row["p_min"], len(block), settings.confidence):
                     row["verdict"] = f"underpowered ({row['seeds']} seeds)"
                 elif p < 1 - settings.confidence:

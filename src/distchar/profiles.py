@@ -1,0 +1,127 @@
+"""A params profile's run, published beside the default one: ``results/<profile>/``.
+
+The default profile's results are the pipeline's own outputs (``dvc.lock``, ``results/``). A
+bigger profile (``powered`` in docs/pipeline.md, ``gpu`` in docs/gpu.md) runs as a DVC experiment
+(``dvc exp run -n NAME -S ...``) in the same workspace; ``python -m distchar.profiles save NAME``
+then copies what its tables are made of into ``results/NAME/`` (committed in git, read by
+``distchar.findings``) before the workspace goes back to the default run (``git checkout . &&
+dvc checkout``):
+
+- ``07_evaluate/<task>/``: stage 07's tables, claims, curves and figures (not the per-example
+  scores of ``examples.csv``, which stay in the experiment);
+- ``09_robustness/``: study 09's tables and figures, where the workspace has them;
+- ``params.yaml``: the params the experiment ran with;
+- ``timings.json``: this machine's wall time of each part (stage 06 per task, with its runs,
+  steps and seconds per step; stage 07 per task; study 09), from the stages' timings files
+  (``distchar.timings``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from distchar.atomic import atomic_directory
+from distchar.errors import DistcharError, command
+from distchar.results import ROOT, STAGE_FOLDERS, stage_folder
+from distchar.timings import read_timings
+
+KEPT = {"evaluate": ("summary.csv", "comparisons.csv", "claims.csv", "claims.md", "metrics.json", "runs.csv",
+                     "validation_curves.csv", "loss_curves.csv", "loss_curves.png", "differences.png"),
+        "robustness": None}  # fmt: skip
+"""Stage -> the files of its folder a profile keeps (None: every file)."""
+
+
+def documented_preset(marker: str, page: Path) -> list[tuple[str, str]]:
+    """The ``-S 'key=value'`` overrides of the ``dvc exp run`` block after ``<!-- marker -->`` in a
+    docs page, in order."""
+    text = Path(page).read_text()
+    if f"<!-- {marker} -->" not in text:
+        raise DistcharError(f"{page} has no <!-- {marker} --> block.")
+    block = text.split(f"<!-- {marker} -->", 1)[1].split("```", 2)[1]
+    overrides = [tuple(o.split("=", 1)) for o in re.findall(r"-S '([^']+)'", block)]
+    if not overrides:
+        raise DistcharError(f"The block after <!-- {marker} --> in {page} sets no -S 'key=value'.")
+    return overrides
+
+
+def apply_preset(params: dict, overrides: list[tuple[str, str]]) -> dict:
+    """``params`` (params.yaml as read) with the overrides applied as ``dvc exp run -S`` applies
+    them: each key must already be in params.yaml, its value is read as YAML."""
+    params = copy.deepcopy(params)
+    for key, value in overrides:
+        *parents, leaf = key.split(".")
+        node = params
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            raise DistcharError(f"The preset sets {key}, which params.yaml lacks (dvc exp run -S needs it there).")
+        node[leaf] = yaml.safe_load(value)
+    return params
+
+
+def profile_folder(profile: str, stage: str, key: str | None = None) -> Path:
+    """Where ``results/<profile>/`` keeps what ``stage`` (for ``key``) wrote."""
+    return ROOT / profile / stage_folder(stage, key).relative_to(ROOT)
+
+
+def part_timings(tasks: list[str]) -> dict:
+    """Wall time of each part of the last run in this workspace (``distchar.timings``)."""
+    parts: dict = {"train": {}, "evaluate": {}}
+    for task in tasks:
+        runs = read_timings(stage_folder("train", task))
+        records = [json.loads(p.read_text()) for p in sorted(stage_folder("train", task).glob("*/*/run.json"))]
+        steps = sum(r["steps"] for r in records)
+        seconds = sum(t.get("seconds") or 0.0 for t in runs.values())
+        parts["train"][task] = {"runs": len(records), "steps": steps, "seconds": round(seconds, 1),
+                                "seconds_per_step": round(seconds / steps, 4) if steps else None}  # fmt: skip
+        parts["evaluate"][task] = read_timings(stage_folder("evaluate", task)).get("wall_s")
+    robustness = read_timings(stage_folder("robustness"))
+    if robustness:
+        parts["robustness"] = {"models": len(robustness.get("models", [])),
+                               "seconds": round(sum(m["train_seconds"] + m["attack_seconds"]
+                                                    for m in robustness.get("models", [])), 1)}  # fmt: skip
+    return parts
+
+
+def save(profile: str, params_file: Path = Path("params.yaml")) -> Path:
+    """Copy the workspace's stage 07 and study 09 results into ``results/<profile>/``, whole or
+    not at all; returns that folder."""
+    if not profile.isidentifier() or profile in STAGE_FOLDERS.values():
+        raise DistcharError(f"A profile name is one word that no stage folder has, not '{profile}'.")
+    evaluated = sorted(p.parent.name for p in stage_folder("evaluate").glob("*/metrics.json"))
+    if not evaluated:
+        raise DistcharError(f"{stage_folder('evaluate')} holds no evaluated task; run the profile first (dvc exp run).")
+    with atomic_directory(ROOT / profile) as scratch:
+        for stage, keys in (("evaluate", evaluated), ("robustness", [None])):
+            for key in keys:
+                source = stage_folder(stage, key)
+                if not source.is_dir():  # study 09 is optional (a profile of the LoRA study alone)
+                    continue
+                target = scratch / source.relative_to(ROOT)
+                target.mkdir(parents=True)
+                for path in sorted(source.iterdir()):
+                    if path.is_file() and (KEPT[stage] is None or path.name in KEPT[stage]):
+                        shutil.copy2(path, target / path.name)
+        shutil.copy2(params_file, scratch / "params.yaml")
+        (scratch / "timings.json").write_text(json.dumps(part_timings(evaluated), indent=1) + "\n")
+    return ROOT / profile
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m distchar.profiles save NAME`` from the project root."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "save":
+        print("usage: python -m distchar.profiles save NAME", file=sys.stderr)
+        return 2
+    return command(lambda: print(f"saved {save(args[1])}"))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
