@@ -284,6 +284,8 @@ def profile_timings(profile: str) -> str:
     """Wall time of each part of a published profile's run (``results/<profile>/timings.json``)."""
     parts = _json(ROOT / profile / "timings.json")
     lines = ["| part | runs | steps | seconds | seconds per step |", "| --- | --- | --- | --- | --- |"]
+    for model, seconds in parts.get("generator", {}).items():
+        lines.append(f"| stage 05, `{model}` (tuning and inits) | | | {seconds:,.0f} | |")
     for task, row in parts["train"].items():
         lines.append(f"| stage 06, `{task}` | {row['runs']} | {row['steps']:,} | {row['seconds']:,.0f} | "
                      f"{_fmt(row['seconds_per_step'], '.3f')} |")  # fmt: skip

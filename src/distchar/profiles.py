@@ -7,13 +7,12 @@ then copies what its tables are made of into ``results/NAME/`` (committed in git
 ``distchar.findings``) before the workspace goes back to the default run (``git checkout . &&
 dvc checkout``):
 
-- ``07_evaluate/<task>/``: stage 07's tables, claims, curves and figures (not the per-example
-  scores of ``examples.csv``, which stay in the experiment);
+- ``07_evaluate/<task>/``: stage 07's tables, claims, curves and figures (``KEPT``);
 - ``09_robustness/``: study 09's tables and figures, where the workspace has them;
 - ``params.yaml``: the params the experiment ran with;
-- ``timings.json``: this machine's wall time of each part (stage 06 per task, with its runs,
-  steps and seconds per step; stage 07 per task; study 09), from the stages' timings files
-  (``distchar.timings``).
+- ``timings.json``: this machine's wall time of each part (stage 05 per model; stage 06 per task,
+  with its runs, steps and seconds per step; stage 07 per task; study 09, summed over its
+  workers), from the stages' timings files (``distchar.timings``).
 """
 
 from __future__ import annotations
@@ -34,8 +33,10 @@ from distchar.timings import read_timings
 
 KEPT = {"evaluate": ("summary.csv", "comparisons.csv", "claims.csv", "claims.md", "metrics.json", "runs.csv",
                      "validation_curves.csv", "loss_curves.csv", "loss_curves.png", "differences.png"),
-        "robustness": None}  # fmt: skip
-"""Stage -> the files of its folder a profile keeps (None: every file)."""
+        "robustness": ("accuracy.csv", "comparisons.csv", "masking.csv", "spread.csv", "metrics.json", "table.md",
+                       "robustness.png", "spread.png")}  # fmt: skip
+"""Stage -> the files of its folder a profile keeps: the tables and figures, not the per-example or
+per-image scores (``examples.csv``, ``attacked.csv``), which stay in the experiment."""
 
 
 def documented_preset(marker: str, page: Path) -> list[tuple[str, str]]:
@@ -82,6 +83,10 @@ def part_timings(tasks: list[str]) -> dict:
         parts["train"][task] = {"runs": len(records), "steps": steps, "seconds": round(seconds, 1),
                                 "seconds_per_step": round(seconds / steps, 4) if steps else None}  # fmt: skip
         parts["evaluate"][task] = read_timings(stage_folder("evaluate", task)).get("wall_s")
+    generated = {p.name.removesuffix(".timings.json"): json.loads(p.read_text())
+                 for p in sorted(stage_folder("generator").glob("*.timings.json"))}  # fmt: skip
+    parts["generator"] = {model: round(sum(v for v in t.values() if isinstance(v, int | float)), 1)
+                          for model, t in generated.items()}  # fmt: skip
     robustness = read_timings(stage_folder("robustness"))
     if robustness:
         parts["robustness"] = {"models": len(robustness.get("models", [])),
@@ -107,7 +112,7 @@ def save(profile: str, params_file: Path = Path("params.yaml")) -> Path:
                 target = scratch / source.relative_to(ROOT)
                 target.mkdir(parents=True)
                 for path in sorted(source.iterdir()):
-                    if path.is_file() and (KEPT[stage] is None or path.name in KEPT[stage]):
+                    if path.is_file() and path.name in KEPT[stage]:
                         shutil.copy2(path, target / path.name)
         shutil.copy2(params_file, scratch / "params.yaml")
         (scratch / "timings.json").write_text(json.dumps(part_timings(evaluated), indent=1) + "\n")
