@@ -167,6 +167,7 @@ def test_sentiment_on_the_real_minilm_with_its_own_grid_curves_and_a_published_p
     )
     assert "| init | step 0 | step 2 | step 3 |" in render("curves sentiment tiny")
     assert "| stage 06, `sentiment` | 4 | 12 |" in render("profile_timings tiny")
+    assert render("claims sentiment tiny").startswith("- `reshaped` against `default`: ")
     assert "detectable at 80% power" in render("file tiny/07_evaluate/sentiment/claims.md")
 
 

@@ -280,6 +280,26 @@ def curves_table(argument: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def claim_sentences(argument: str) -> str:
+    """Stage 07's claims in plain sentences (``TASK [PROFILE]``): per baseline, the difference, its
+    interval over seeds, the Holm-adjusted p, the verdict and the smallest effect the run could
+    detect, and which learning rate each side was tuned to."""
+    folder = evaluated(argument)
+    metrics = _json(folder / "metrics.json")
+    claims = _csv(folder / "claims.csv")
+    metric, better = metrics["primary_metric"].replace("_", " "), "higher" if metrics["higher_is_better"] else "lower"
+    lines = []
+    for r in claims.to_dict("records"):
+        side = "better" if r["difference"] > 0 else "worse"
+        lines.append(
+            f"- `{r['a']}` against `{r['b']}`: {abs(r['difference']):.4f} {side} in {metric} ({better} is better), "
+            f"interval over {int(r['seeds'])} seeds [{r['low']:+.4f}, {r['high']:+.4f}] (positive: `{r['a']}` better), "
+            f"p (Holm) {r['p_holm']:.3f}: "
+            f"**{r['claim']}**. The run could detect a true difference of {_fmt(r['detectable'], '.4f')} with 80% "
+            f"power. Tuned learning rates: {r['lr_a']:g} and {r['lr_b']:g}.")  # fmt: skip
+    return "\n".join(lines or [f"No claim rows in `{folder.as_posix()}/claims.csv`."]) + "\n"
+
+
 def profile_timings(profile: str) -> str:
     """Wall time of each part of a published profile's run (``results/<profile>/timings.json``)."""
     parts = _json(ROOT / profile / "timings.json")
@@ -319,6 +339,7 @@ def profile_costs(_: str = "") -> str:
 
 
 RENDERERS: dict[str, Callable[[str], str]] = {
+    "claims": claim_sentences,
     "profile_costs": profile_costs,
     "curves": curves_table,
     "profile_timings": profile_timings,
