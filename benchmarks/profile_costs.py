@@ -94,6 +94,7 @@ def task_costs(params: Params, task: str) -> dict:
     runs = len(grid.inits) * len(grid.seeds) * len(grid.learning_rates)
     points = (settings.steps // settings.eval_every + 2) if settings.eval_every else 0
     step_s = run["seconds"] / steps
+    # load_s holds the model load and tokenising, paid once per stage: a run pays at most its copy and adapter
     train_s = runs * (settings.steps * step_s + points * curve_point_s + min(load_s, 5.0))
     evaluate_s = runs * validation_s + (len(grid.inits) * len(grid.seeds) + 1) * test_s + validation_s
     return {"runs": runs, "steps": settings.steps, "batch_size": settings.batch_size, "step_s": round(step_s, 4),
