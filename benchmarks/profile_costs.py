@@ -61,7 +61,7 @@ def task_costs(params: Params, task: str) -> dict:
                 "eval_every": 0,
                 "inits": [grid.inits[0]],
                 "seeds": [grid.seeds[0]],
-                "learning_rates": [grid.learning_rates[0]],
+                "learning_rates": [grid.learning_rates[grid.inits[0]][0]],
             }
         )
         short = params.training.model_copy(update={"tasks": {task: one_run}})
@@ -91,7 +91,7 @@ def task_costs(params: Params, task: str) -> dict:
     with torch.no_grad():
         test_s = timed(lambda: record.test_scores(model, tokenizer, test, batch, params.odds.max_new_tokens))
     test_s = test_s / len(test) * test_size
-    runs = len(grid.inits) * len(grid.seeds) * len(grid.learning_rates)
+    runs = grid.runs
     points = (settings.steps // settings.eval_every + 2) if settings.eval_every else 0
     step_s = run["seconds"] / steps
     # load_s holds the model load and tokenising, paid once per stage: a run pays at most its copy and adapter

@@ -1,5 +1,6 @@
 """params.yaml is validated before any work: bad values stop with one sentence naming the key."""
 
+import json
 import subprocess
 import sys
 
@@ -127,6 +128,22 @@ def test_the_committed_params_are_valid():
             "training.tasks.sentiment.learning_rates repeats a value",
         ),
         (
+            "models: {a: o/x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: {sentiment: {model: a, "
+            "data: t.csv, steps: 1, batch_size: 1, inits: [reshaped, default], learning_rates: {reshaped: [0.1]}}}}\n",
+            "training.tasks.sentiment.learning_rates gives no rate for the init 'default'",
+        ),
+        (
+            "models: {a: o/x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: {sentiment: {model: a, "
+            "data: t.csv, steps: 1, batch_size: 1, inits: [reshaped], learning_rates: {reshaped: [0.001], "
+            "pissa: [0.001]}}}}\n",
+            "training.tasks.sentiment.learning_rates names the init 'pissa', which this task does not train",
+        ),
+        (
+            "models: {a: o/x}\nextract: {}\nlora: {}\ngenerator: {}\ntraining: {tasks: {sentiment: {model: a, "
+            "data: t.csv, steps: 1, batch_size: 1, inits: [reshaped], learning_rates: {reshaped: [0.1, 0.1]}}}}\n",
+            "training.tasks.sentiment.learning_rates.reshaped repeats a value",
+        ),
+        (
             "models: {a: o/x}\nextract: {}\nsvd: {k: 16}\npowerlaw: {}\nodds: {}\nlora: {rank: 32}\ngenerator: {}\n",
             "lora.rank (32) exceeds svd.k (16): the reshaped inits take their first lora.rank singular values",
         ),
@@ -205,8 +222,14 @@ def test_a_task_trains_its_own_grid_or_the_shared_one(tmp_path):
         "seeds: [2], learning_rates: [0.0001]}, odds: {model: a, data: q, steps: 1, batch_size: 1}}}\n"
     )
     params = load_params(write(tmp_path, text))
-    assert params.training.grid("sentiment", params.lora) == (["reshaped", "default"], [2], [1e-4])
-    assert params.training.grid("odds", params.lora) == (params.lora.inits, [0, 1, 2], [1e-3])
+    sentiment = params.training.grid("sentiment", params.lora)
+    assert sentiment == (["reshaped", "default"], [2], {"reshaped": [1e-4], "default": [1e-4]}) and sentiment.runs == 2
+    shared = {init: [1e-3] for init in params.lora.inits}
+    assert params.training.grid("odds", params.lora) == (params.lora.inits, [0, 1, 2], shared)
+    per_init = text.replace("learning_rates: [0.0001]", "learning_rates: {default: [0.01], reshaped: [0.1, 0.2]}")
+    per_init = load_params(write(tmp_path, per_init))
+    grid = per_init.training.grid("sentiment", per_init.lora)
+    assert grid.learning_rates == {"reshaped": [0.1, 0.2], "default": [0.01]} and grid.runs == 3
 
 
 def test_the_documented_powered_profile_is_valid_params_that_can_reach_verdicts(tmp_path):
@@ -215,7 +238,12 @@ def test_the_documented_powered_profile_is_valid_params_that_can_reach_verdicts(
     powered = apply_documented_preset("powered-profile", "pipeline.md", tmp_path)
     claim = {powered.evaluate.claim_init, *powered.evaluate.baselines}
     sentiment, odds = (powered.training.grid(task, powered.lora) for task in ("sentiment", "odds"))
-    assert claim <= set(sentiment.inits) and len(sentiment.seeds) >= 8 and len(sentiment.learning_rates) >= 2
+    assert claim <= set(sentiment.inits) and len(sentiment.seeds) >= 8
+    # each init trains at the rate its pilot picked on validation, and that pick lies inside the pilot's candidates
+    picks = json.loads((REPO / "results" / "powered" / "pilot" / "sentiment" / "picks.json").read_text())
+    assert sentiment.learning_rates == {init: [picks["inits"][init]["learning_rate"]] for init in sentiment.inits}
+    assert all(picks["inits"][init]["bracketed"] for init in sentiment.inits)
+    assert picks["steps"] == powered.training.tasks["sentiment"].steps
     assert {"reshaped", "default"} <= set(odds.inits) and len(odds.seeds) >= 6
     settings = powered.training.tasks
     assert settings["sentiment"].train_size == settings["sentiment"].eval_size == 0  # whole splits

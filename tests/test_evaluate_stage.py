@@ -13,7 +13,7 @@ from test_train_stage import write_inits
 
 from distchar.config import EvaluateParams, LoraParams, OddsParams, TaskSettings, TrainingParams
 from distchar.errors import DistcharError
-from distchar.stages.evaluate import run_evaluation
+from distchar.stages.evaluate import FLATTENED, last_quarter, run_evaluation
 from distchar.stages.train import run_training
 
 
@@ -148,6 +148,9 @@ def test_sentiment_on_the_real_minilm_with_its_own_grid_curves_and_a_published_p
         assert curves.loc[3, init] == pytest.approx(summary.loc[init, "validation_loss"], rel=1e-4)
         change = curves.loc[3, init] / curves.loc[2, init] - 1
         assert summary.loc[init, "validation_last_quarter"] == pytest.approx(change)
+        share = (curves.loc[2, init] - curves.loc[3, init]) / (curves.loc[0, init] - curves.loc[3, init])
+        assert summary.loc[init, "validation_last_quarter_share"] == pytest.approx(share)
+        assert summary.loc[init, "validation_last_quarter_flattened"] == (share < FLATTENED)
     # published as a profile, and rendered from there
     Path("params.yaml").write_text("lora: {seeds: [0]}\n")
     (out / ".gitignore").write_text("/examples.csv\n")  # as DVC leaves it: not the profile's
@@ -179,3 +182,12 @@ def test_a_missing_run_is_one_sentence(tmp_path):
                        TrainingParams(tasks={"sentiment": settings}), lora, EvaluateParams(baselines=["default"]),
                        OddsParams(), tmp_path / "out")  # fmt: skip
     assert not (tmp_path / "out").exists()
+
+
+def test_a_curve_has_flattened_when_its_last_quarter_brought_under_5_percent_of_its_fall():
+    falling = pd.Series([1.0, 0.6, 0.4, 0.3, 0.2], index=[0, 25, 50, 75, 100])
+    assert last_quarter(falling) == pytest.approx({"change": -1 / 3, "share": 0.125, "flattened": False})
+    flat = pd.Series([1.0, 0.5, 0.41, 0.405, 0.40], index=[0, 25, 50, 75, 100])
+    assert last_quarter(flat)["share"] == pytest.approx(0.05 / 6) and last_quarter(flat)["flattened"]
+    rising = pd.Series([1.0, 1.1, 1.2], index=[0, 50, 100])  # no fall: never "flattened"
+    assert np.isnan(last_quarter(rising)["share"]) and not last_quarter(rising)["flattened"]

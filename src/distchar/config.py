@@ -183,6 +183,9 @@ class LoraParams(Section):
         return values
 
 
+Rate = Annotated[float, Field(gt=0, le=1)]
+
+
 class TaskSettings(Section):
     """One fine-tuning task of stage 06."""
 
@@ -208,18 +211,24 @@ class TaskSettings(Section):
     seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
         default=None, min_length=1, description="The seeds trained on this task (a subset of lora.seeds; null: all)."
     )
-    learning_rates: list[Annotated[float, Field(gt=0, le=1)]] | None = Field(
+    learning_rates: list[Rate] | dict[LoraInit, list[Rate]] | None = Field(
         default=None, min_length=1,
-        description="The learning rates tried on this task (null: training.learning_rates).",
+        description="The learning rates tried on this task: a list, tried for every init, or init -> its own "
+        "list, e.g. each init's rate picked by a pilot (distchar.pilot); null: training.learning_rates.",
     )  # fmt: skip
 
 
 class Grid(NamedTuple):
-    """One task's runs: every init x seed x learning rate."""
+    """One task's runs: every init x seed x that init's learning rates."""
 
     inits: list[str]
     seeds: list[int]
-    learning_rates: list[float]
+    learning_rates: dict[str, list[float]]
+    """Init -> the rates it is trained at."""
+
+    @property
+    def runs(self) -> int:
+        return len(self.seeds) * sum(len(self.learning_rates[init]) for init in self.inits)
 
 
 class TrainingParams(Section):
@@ -262,8 +271,9 @@ class TrainingParams(Section):
         """Task ``name``'s inits, seeds and learning rates: its own where it names them, else
         ``lora.inits``, ``lora.seeds`` and ``training.learning_rates``."""
         settings = self.task(name)
-        return Grid(settings.inits or lora.inits, settings.seeds or lora.seeds,
-                    settings.learning_rates or self.learning_rates)  # fmt: skip
+        inits, rates = settings.inits or lora.inits, settings.learning_rates or self.learning_rates
+        per_init = rates if isinstance(rates, dict) else dict.fromkeys(inits, rates)
+        return Grid(inits, settings.seeds or lora.seeds, {init: list(per_init[init]) for init in inits})
 
 
 class EvaluateParams(Section):
@@ -417,9 +427,20 @@ class Params(Section):
                 if missing := [x for x in chosen or [] if x not in allowed]:
                     raise ValueError(f"training.tasks.{task}.{key} names {missing[0]!r}, which is not in lora.{key} "
                                      "(stage 05 makes only those)")  # fmt: skip
-            for key in ("inits", "seeds", "learning_rates"):
-                if len(set(chosen := getattr(settings, key) or [])) != len(chosen):
+            rates = settings.learning_rates
+            lists = [("inits", settings.inits), ("seeds", settings.seeds)]
+            lists += [(f"learning_rates.{i}", r) for i, r in rates.items()] if isinstance(rates, dict) else [
+                ("learning_rates", rates)]  # fmt: skip
+            for key, chosen in lists:
+                if len(set(chosen or [])) != len(chosen or []):
                     raise ValueError(f"training.tasks.{task}.{key} repeats a value")
+            if isinstance(rates, dict):
+                inits = settings.inits or self.lora.inits
+                if missing := [i for i in inits if not rates.get(i)]:
+                    raise ValueError(f"training.tasks.{task}.learning_rates gives no rate for the init '{missing[0]}'")
+                if extra := [i for i in rates if i not in inits]:
+                    raise ValueError(f"training.tasks.{task}.learning_rates names the init '{extra[0]}', "
+                                     "which this task does not train")  # fmt: skip
             if settings.inits and self.evaluate.claim_init not in settings.inits:
                 raise ValueError(f"training.tasks.{task}.inits lacks evaluate.claim_init '{self.evaluate.claim_init}'")
         if self.svd.k != "all" and self.lora.rank > self.svd.k:
@@ -478,12 +499,17 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise DistcharError(f"{path} does not exist; run from the repository root.") from exc
     except yaml.YAMLError as exc:
         raise DistcharError(f"{path} is not valid YAML ({exc}).") from exc
+    return parse_params(raw, path)
+
+
+def parse_params(raw, path: str | Path = "params.yaml") -> Params:
+    """Validate params read from ``path`` (which the one sentence of an error names)."""
     if not isinstance(raw, dict):
         raise DistcharError(f"{path} must be a mapping of sections, not {type(raw).__name__}.")
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise DistcharError(_sentence(path, exc)) from None
+        raise DistcharError(_sentence(Path(path), exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

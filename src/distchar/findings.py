@@ -93,16 +93,25 @@ def evaluated(argument: str) -> Path:
     return profile_folder(profile.strip(), "evaluate", task) if profile.strip() else stage_folder("evaluate", task)
 
 
+def _cell(column: str, value) -> str:
+    if column == "validation_last_quarter_flattened":
+        return "-" if pd.isna(value) else ("yes" if value in (True, "True") else "no")
+    return _fmt(value, {"validation_last_quarter": "+.1%", "validation_last_quarter_share": ".0%"}.get(column, ".3f"))
+
+
 def inits_table(argument: str) -> str:
     """Stage 07's per-init means over seeds at each init's tuned learning rate, base model beside
-    (``TASK [PROFILE]``); with a validation curve, its change over the last quarter of the steps."""
+    (``TASK [PROFILE]``); with a validation curve, its change over the last quarter of the steps, the
+    share of its whole fall that came then and whether it has flattened (stage 07's ``last_quarter``)."""
     folder = evaluated(argument)
     metrics = json.loads(_read(folder / "metrics.json"))
     summary = pd.read_csv(io.StringIO(_read(folder / "summary.csv")))
     metric = metrics["primary_metric"]
-    extra = [c for c in ("parse_rate", "f1", "validation_last_quarter") if c in summary.columns]
-    header = ["init", "lr", "seeds", "validation loss", f"{metric} [t interval]",
-              *(c.replace("validation_last_quarter", "validation loss, last quarter") for c in extra)]  # fmt: skip
+    names = {"parse_rate": "parse_rate", "f1": "f1", "validation_last_quarter": "validation loss, last quarter",
+             "validation_last_quarter_share": "share of its fall in the last quarter",
+             "validation_last_quarter_flattened": "flattened"}  # fmt: skip
+    extra = [c for c in names if c in summary.columns]
+    header = ["init", "lr", "seeds", "validation loss", f"{metric} [t interval]", *(names[c] for c in extra)]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for r in summary.to_dict("records"):
         tuned = pd.notna(r.get("learning_rate"))
@@ -111,7 +120,7 @@ def inits_table(argument: str) -> str:
                  f"{int(r['seeds'])}" if tuned else "-",
                  f"{r['validation_loss']:.4f}" if pd.notna(r.get("validation_loss")) else "-",
                  f"{r[metric]:.3f}{interval}",
-                 *(_fmt(r[c], "+.1%" if c == "validation_last_quarter" else ".3f") for c in extra)]  # fmt: skip
+                 *(_cell(c, r[c]) for c in extra)]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

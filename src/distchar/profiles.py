@@ -37,6 +37,11 @@ KEPT = {"evaluate": ("summary.csv", "comparisons.csv", "claims.csv", "claims.md"
                        "robustness.png", "spread.png")}  # fmt: skip
 """Stage -> the files of its folder a profile keeps: the tables and figures, not the per-example or
 per-image scores (``examples.csv``, ``attacked.csv``), which stay in the experiment."""
+PRESETS = {"powered": ("powered-profile", Path("docs/pipeline.md")), "gpu": ("gpu-profile", Path("docs/gpu.md"))}
+"""Profile -> the marker and docs page of its documented ``dvc exp run`` block."""
+PILOT = "pilot"
+"""The subfolder of ``results/<profile>/`` a profile's learning-rate pilot writes (``distchar.pilot``);
+``save`` keeps it."""
 
 
 def documented_preset(marker: str, page: Path) -> list[tuple[str, str]]:
@@ -65,6 +70,10 @@ def apply_preset(params: dict, overrides: list[tuple[str, str]]) -> dict:
             raise DistcharError(f"The preset sets {key}, which params.yaml lacks (dvc exp run -S needs it there).")
         node[leaf] = yaml.safe_load(value)
     return params
+
+
+def profile_root(profile: str) -> Path:
+    return ROOT / profile
 
 
 def profile_folder(profile: str, stage: str, key: str | None = None) -> Path:
@@ -104,6 +113,8 @@ def save(profile: str, params_file: Path = Path("params.yaml")) -> Path:
     if not evaluated:
         raise DistcharError(f"{stage_folder('evaluate')} holds no evaluated task; run the profile first (dvc exp run).")
     with atomic_directory(ROOT / profile) as scratch:
+        if (ROOT / profile / PILOT).is_dir():  # the pilot ran before the profile: its tables stay
+            shutil.copytree(ROOT / profile / PILOT, scratch / PILOT)
         for stage, keys in (("evaluate", evaluated), ("robustness", [None])):
             for key in keys:
                 source = stage_folder(stage, key)

@@ -58,6 +58,6 @@ def claim_table(
     columns = zip(rows["difference"], rows["p_holm"], rows["seeds"], reachable, strict=True)
     rows["claim"] = [verdict(d, p, confidence, seeds=int(n), reachable=r) for d, p, n, r in columns]
     alpha = (1 - confidence) / len(rows)  # Holm's first step: the level the strongest claim must pass
-    rows["detectable"] = [detectable_effect(sd, int(n), alpha) if "seed_sd" in rows else float("nan")
-                          for sd, n in zip(rows.get("seed_sd", rows["seeds"]), rows["seeds"], strict=True)]  # fmt: skip
+    spread = rows["seed_sd"] if "seed_sd" in rows else pd.Series(float("nan"), index=rows.index)  # older tables
+    rows["detectable"] = [detectable_effect(sd, int(n), alpha) for sd, n in zip(spread, rows["seeds"], strict=True)]
     return rows.reset_index(drop=True)

@@ -21,7 +21,9 @@ Runs where training runs (``training.device``: ``auto`` is CUDA when present). F
 - ``loss_curves.csv`` (training loss per step, mean over seeds at the tuned rate, one column per
   init: ``dvc plots show``), ``validation_curves.csv`` (the validation loss logged while training,
   same layout; no rows unless the task sets ``eval_every``) and summary.csv's ``validation_last_quarter``
-  (its relative change over the last quarter of the steps: near 0, it has flattened);
+  (its relative change over the last quarter of the steps), ``validation_last_quarter_share`` (the
+  part of its whole fall that came in that quarter) and ``validation_last_quarter_flattened`` (that
+  part below ``FLATTENED``, 5%);
   ``loss_curves.png`` (mean and min-max band of each), ``differences.png``;
 - ``metrics.json`` (DVC metrics).
 """
@@ -117,11 +119,18 @@ def tuned_curves(runs: list[dict], best: dict[str, float], inits: list[str], spl
     return curves
 
 
-def last_quarter_change(curve: pd.Series) -> float:
-    """Relative change of a loss curve over its last quarter of steps: (end - at 75%) / at 75%.
-    Near 0: the curve has flattened."""
-    at = curve[curve.index <= 0.75 * curve.index.max()].iloc[-1]
-    return float((curve.iloc[-1] - at) / at)
+FLATTENED = 0.05
+"""A loss curve has flattened when its last quarter of steps brought less than this share of its whole fall."""
+
+
+def last_quarter(curve: pd.Series) -> dict[str, float | bool]:
+    """How much a loss curve still moved over its last quarter of steps: ``change``, relative to its
+    value at 75% of the steps ((end - at 75%) / at 75%); ``share``, the part of its whole fall from
+    step 0 that came then ((at 75% - end) / (start - end); NaN when it did not fall); ``flattened``,
+    share below ``FLATTENED``."""
+    at, start, end = curve[curve.index <= 0.75 * curve.index.max()].iloc[-1], curve.iloc[0], curve.iloc[-1]
+    share = float((at - end) / (start - end)) if start > end else float("nan")
+    return {"change": float((end - at) / at), "share": share, "flattened": bool(share < FLATTENED)}
 
 
 def plot_loss_curves(curves: dict[str, pd.DataFrame], validation: dict[str, pd.DataFrame], task: str):
@@ -226,8 +235,10 @@ def run_evaluation(task: str, model_name: str, source: str, settings: TaskSettin
     curves, validation = tuned_curves(runs, best, grid.inits, "train"), tuned_curves(runs, best, grid.inits, "val")
     summary = summarise(runs_table, best, metric_names, evaluate.confidence)
     if validation:
-        summary["validation_last_quarter"] = summary["init"].map(
-            {init: last_quarter_change(frame.mean(axis=1)) for init, frame in validation.items()})  # fmt: skip
+        moved = {init: last_quarter(frame.mean(axis=1)) for init, frame in validation.items()}
+        for key in ("change", "share", "flattened"):
+            summary[f"validation_last_quarter{'' if key == 'change' else '_' + key}"] = summary["init"].map(
+                {init: m[key] for init, m in moved.items()})  # fmt: skip
     summary = pd.concat([summary, pd.DataFrame([base_row])], ignore_index=True)
     comparisons = compare_inits(examples, best, record_of, evaluate, grid.inits)
     claims = claim_table(comparisons, evaluate.claim_init, evaluate.baselines, evaluate.confidence)

@@ -1,5 +1,6 @@
 """Stage 06 train: every init of ``lora.inits`` x every seed of ``lora.seeds`` x every learning rate
-(a task may name its own subset of inits and seeds and its own rates: ``TrainingParams.grid``).
+(a task may name its own subset of inits and seeds and its own rates, for every init or per init:
+``TrainingParams.grid``).
 
 For one task (``training.tasks.<task>``: its model, data, steps, batch size), each run starts from stage 05's
 saved init (``results/05_generator/<model>/inits``), so every init of a seed shares the base model,
@@ -145,14 +146,13 @@ def run_training(
     classifier = record_of.loss_kind == "classification"
     dsl = {"b": training.dsl_lm_b} if record_of.loss_kind == "causal_lm" else {"b": training.dsl_b}
     results = []
-    bar = progress(desc=f"train {task}", unit="run", disable=not main,
-                   total=len(grid.inits) * len(grid.seeds) * len(grid.learning_rates))  # fmt: skip
+    bar = progress(desc=f"train {task}", unit="run", disable=not main, total=grid.runs)
     for name in grid.inits:
         for seed in grid.seeds:
             row = index[(name, seed)]
             init_bytes = (Path(inits_dir) / row["file"]).read_bytes()
             state, init_hash = load(init_bytes), hashlib.sha256(init_bytes).hexdigest()
-            for learning_rate in grid.learning_rates:
+            for learning_rate in grid.learning_rates[name]:
                 key = f"{name}/{run_name(seed, learning_rate)}"
                 bar.set_postfix_str(key)
                 run_dir, checkpoint_dir = Path(out_dir) / key, Path(checkpoint_root) / task / key

@@ -19,12 +19,14 @@ def run_name(seed: int, learning_rate: float) -> str:
     return f"seed{seed}_lr{learning_rate:g}"
 
 
-def read_runs(train_dir: Path, inits: list[str], seeds: list[int], learning_rates: list[float]) -> list[dict]:
-    """The run.json of every init x seed x learning rate, with ``dir``; each must be there."""
+def read_runs(
+    train_dir: Path, inits: list[str], seeds: list[int], learning_rates: dict[str, list[float]]
+) -> list[dict]:
+    """The run.json of every init x seed x that init's learning rates, with ``dir``; each must be there."""
     runs = []
     for name in inits:
         for seed in seeds:
-            for learning_rate in learning_rates:
+            for learning_rate in learning_rates[name]:
                 path = Path(train_dir) / name / run_name(seed, learning_rate) / RECORD
                 if not path.exists():
                     raise DistcharError(f"Stage 06 left no run at {path.parent}; rerun it (dvc repro train).")
