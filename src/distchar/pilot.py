@@ -83,10 +83,9 @@ def pick_rates(runs: pd.DataFrame) -> dict[str, dict]:
     return picks
 
 
-def run_pilot(profile: str, task: str, seeds: list[int], rates: dict[str, list[float]],
-              params_file: Path = Path("params.yaml")) -> Path:  # fmt: skip
-    """Train and score the pilot's runs; returns the folder of its tables."""
-    params = preset_params(profile, params_file)
+def run_pilot(params: Params, profile: str, task: str, seeds: list[int], rates: dict[str, list[float]]) -> Path:
+    """Train and score the pilot's runs with ``params`` (the profile's, ``preset_params``); returns
+    the folder of its tables."""
     if task not in params.training.tasks:
         raise DistcharError(f"The {profile} profile trains no task '{task}' (it has {sorted(params.training.tasks)}).")
     unknown = sorted(set(rates) - set(params.lora.inits))
@@ -159,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", nargs="+", required=True, metavar="INIT=R1,R2,...")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s pilot %(levelname)s %(message)s")
-    return command(lambda: print(f"wrote {run_pilot(args.profile, args.task, args.seeds, parse_rates(args.rates))}"))
+
+    def work():
+        rates = parse_rates(args.rates)
+        print(f"wrote {run_pilot(preset_params(args.profile), args.profile, args.task, args.seeds, rates)}")
+
+    return command(work)
 
 
 if __name__ == "__main__":
