@@ -26,26 +26,19 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 from common import write_results
 
 from distchar.config import Params
 from distchar.evaluation.runs import validation_loss
 from distchar.models.loading import load_tokenizer
 from distchar.models.sources import resolve_source
-from distchar.profiles import apply_preset, documented_preset
+from distchar.pilot import preset_params
 from distchar.results import inits_folder
 from distchar.stages.train import run_training
 from distchar.tasks import get_task
 
 MEASURE_STEPS = {"odds": 8, "sentiment": 40}
 SAMPLE = {"odds": 16, "sentiment": 256}
-
-
-def profile_params() -> Params:
-    raw = apply_preset(yaml.safe_load(Path("params.yaml").read_text()),
-                       documented_preset("powered-profile", Path("docs/pipeline.md")))  # fmt: skip
-    return Params(**raw)
 
 
 def task_costs(params: Params, task: str) -> dict:
@@ -123,7 +116,7 @@ def robustness_costs(params: Params) -> dict:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
-    params = profile_params()
+    params = preset_params("powered")
     results = {"profile": "powered", "tasks": {task: task_costs(params, task) for task in params.training.tasks},
                "robustness": robustness_costs(params)}  # fmt: skip
     parts = [s for t in results["tasks"].values() for s in t["predicted_s"].values()]

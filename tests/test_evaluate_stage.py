@@ -179,15 +179,16 @@ def test_sentiment_on_the_real_minilm_with_its_own_grid_curves_and_a_published_p
     defaults = {key: {} for key in ("extract", "svd", "powerlaw", "odds", "generator", "robustness", "nsga2")}
     params = parse_params({"models": {"m": "bundled:all-minilm-l6-v2"}, **defaults, "odds": {"models": []},
                            **{name: section.model_dump() for name, section in sections.items()}})  # fmt: skip
-    pilot = run_pilot(params, "tiny", "sentiment", [0], {"reshaped": [1e-3, 1e-1, 3e-3], "pissa": [1e-3]})
+    pilot = run_pilot(params, "tiny", "sentiment", [0], {"reshaped": [1e-3, 1e-1, 3e-3], "pissa": [1e-3]}, widen=1)
     picked = json.loads((pilot / "picks.json").read_text())
     pilot_runs = pd.read_csv(pilot / "runs.csv")
-    assert len(pilot_runs) == 4 and pilot_runs["validation_loss"].notna().all() and picked["steps"] == 3
+    assert pilot_runs["validation_loss"].notna().all() and picked["steps"] == 3
+    assert picked["inits"]["pissa"]["candidates"] == [5e-4, 1e-3]  # one candidate: an edge, widened once
     reshaped = pilot_runs[pilot_runs["init"] == "reshaped"].set_index("learning_rate")["validation_loss"]
+    assert len(pilot_runs) == 2 + len(reshaped) and len(reshaped) == (3 if reshaped.iloc[:3].idxmin() == 3e-3 else 4)
     assert picked["inits"]["reshaped"]["learning_rate"] == reshaped.idxmin()
-    assert picked["inits"]["reshaped"]["bracketed"] == (reshaped.idxmin() == 3e-3)  # worse on either side
-    assert not picked["inits"]["pissa"]["bracketed"]  # one candidate brackets nothing
     assert set(pd.read_csv(pilot / "curves.csv")["step"]) == {0, 2, 3}
+    assert "| `reshaped` | " in render("pilot sentiment tiny") and "| 0.1 |" in render("pilot sentiment tiny")
     save("tiny")
     assert (folder / "pilot" / "sentiment" / "picks.json").read_text() == json.dumps(picked, indent=1) + "\n"
 

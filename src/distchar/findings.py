@@ -28,7 +28,7 @@ import pandas as pd
 from distchar.errors import DistcharError
 from distchar.fits.comparison import SIGNIFICANCE
 from distchar.fits.description import FAMILY_WORDS
-from distchar.profiles import profile_folder
+from distchar.profiles import PILOT, profile_folder, profile_root
 from distchar.results import ROOT, stage_folder
 
 BLOCK = re.compile(r"(<!-- findings: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /findings -->)", re.S)
@@ -289,6 +289,32 @@ def curves_table(argument: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pilot_table(argument: str) -> str:
+    """A profile's learning-rate pilot (``TASK PROFILE``, ``distchar.pilot``): per init, the mean
+    validation loss at each candidate rate, the pick in bold, and whether the candidates bracket it."""
+    task, profile = argument.split()
+    folder = profile_root(profile) / PILOT / task
+    picks = _json(folder / "picks.json")
+    runs = _csv(folder / "runs.csv")
+    means = runs.groupby(["init", "learning_rate"])["validation_loss"].mean()
+    rates = sorted(runs["learning_rate"].unique())
+    seeds = ", ".join(str(s) for s in picks["seeds"])
+    lines = [f"Validation loss ({picks['validation_examples']:,} validation examples) after {picks['steps']} steps of "
+             f"{picks['batch_size']}, mean over pilot seed(s) {seeds}, at each candidate rate; the pick in bold "
+             f"(`{folder.as_posix()}/`, {picks['wall_s'] / 60:.0f} min).", "",
+             "| init | " + " | ".join(f"{r:g}" for r in rates) + " | pick | bracketed |",
+             "|" + " --- |" * (len(rates) + 3)]  # fmt: skip
+    for init, pick in picks["inits"].items():
+        cells = []
+        for rate in rates:
+            value = means.get((init, rate))
+            text = "" if value is None else f"{value:.4f}"
+            cells.append(f"**{text}**" if rate == pick["learning_rate"] else text)
+        bracketed = "yes" if pick["bracketed"] else "no: widen the candidates"
+        lines.append(f"| `{init}` | " + " | ".join(cells) + f" | {pick['learning_rate']:g} | {bracketed} |")
+    return "\n".join(lines) + "\n"
+
+
 def claim_sentences(argument: str) -> str:
     """Stage 07's claims in plain sentences (``TASK [PROFILE]``): per baseline, the difference, its
     interval over seeds, the Holm-adjusted p, the verdict and the smallest effect the run could
@@ -352,6 +378,7 @@ RENDERERS: dict[str, Callable[[str], str]] = {
     "profile_costs": profile_costs,
     "curves": curves_table,
     "profile_timings": profile_timings,
+    "pilot": pilot_table,
     "file": stage_markdown,
     "generator": generator_table,
     "inits": inits_table,

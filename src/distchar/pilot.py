@@ -7,7 +7,8 @@ this workspace's params.yaml, as stage 06 trains (``distchar.stages.train.run_tr
 run is then scored on the task's validation split as stage 07 scores it; the test split is never
 read. The pick of an init is the rate with the lowest mean validation loss over the pilot seeds;
 it is *bracketed* when a lower and a higher candidate both did worse (the optimum lies between
-them), else the candidates should be widened.
+them). Where the pick lies at the edge of the candidates, the pilot tries the next rate beyond it
+(half the lowest or twice the highest) and picks again, up to ``--widen`` times (3).
 
 The runs start from stage 05's inits in this workspace (``results/05_generator/<model>/inits``),
 so the pilot seeds must be among the seeds stage 05 made. Runs train in
@@ -42,7 +43,7 @@ from distchar.evaluation.runs import restore_run, validation_loss
 from distchar.lora.saved import load_index
 from distchar.models.loading import load_tokenizer
 from distchar.models.sources import resolve_source
-from distchar.profiles import PRESETS, apply_preset, documented_preset, profile_root
+from distchar.profiles import PILOT, PRESETS, apply_preset, documented_preset, profile_root
 from distchar.results import inits_folder
 from distchar.stages.train import run_training
 from distchar.tasks import get_task
@@ -60,7 +61,7 @@ def preset_params(profile: str, params_file: Path = Path("params.yaml")) -> Para
 
 
 def pilot_folder(profile: str, task: str) -> Path:
-    return profile_root(profile) / "pilot" / task
+    return profile_root(profile) / PILOT / task
 
 
 def bracketed(candidates: list[float], means: dict[float, float], pick: float) -> bool:
@@ -83,9 +84,20 @@ def pick_rates(runs: pd.DataFrame) -> dict[str, dict]:
     return picks
 
 
-def run_pilot(params: Params, profile: str, task: str, seeds: list[int], rates: dict[str, list[float]]) -> Path:
-    """Train and score the pilot's runs with ``params`` (the profile's, ``preset_params``); returns
-    the folder of its tables."""
+def next_candidate(candidates: list[float], means: dict[float, float]) -> float | None:
+    """The rate to try next for an unbracketed pick: half the lowest candidate when it is the pick,
+    twice the highest when that is; None when the pick is bracketed."""
+    pick = min(candidates, key=lambda r: (means[r], r))
+    if bracketed(candidates, means, pick):
+        return None
+    return pick / 2 if pick == min(candidates) else pick * 2
+
+
+def run_pilot(params: Params, profile: str, task: str, seeds: list[int], rates: dict[str, list[float]],
+              widen: int = 3) -> Path:  # fmt: skip
+    """Train and score the pilot's runs with ``params`` (the profile's, ``preset_params``); where an
+    init's pick lies at the edge of its candidates, try the next rate beyond it (a factor of 2),
+    up to ``widen`` times. Returns the folder of its tables."""
     if task not in params.training.tasks:
         raise DistcharError(f"The {profile} profile trains no task '{task}' (it has {sorted(params.training.tasks)}).")
     unknown = sorted(set(rates) - set(params.lora.inits))
@@ -99,32 +111,46 @@ def run_pilot(params: Params, profile: str, task: str, seeds: list[int], rates: 
     lora = params.lora.model_copy(update={"seeds": seeds})
     started = time.perf_counter()
     out_dir = CHECKPOINTS / profile / "runs" / task
-    records = []
-    for init, candidates in rates.items():
-        task_settings = settings.model_copy(update={"inits": [init], "seeds": seeds, "learning_rates": candidates})
-        training = params.training.model_copy(update={"tasks": {task: task_settings}, "launch": ""})
-        records += run_training(task, source, inits_dir, training, lora, out_dir, CHECKPOINTS / profile)
     resolved = resolve_source(source)
     tokenizer = load_tokenizer(resolved)
     base = record_of.load_model(resolved, tokenizer)
     validation = record_of.examples(settings.data, "validation", tokenizer, settings.max_length, settings.eval_size)
-    rows, curves = [], []
-    for record in records:
-        run_dir = out_dir / record["init"] / run_name(record["seed"], record["learning_rate"])
-        row = index[(record["init"], record["seed"])]
-        model = restore_run(base, resolved.architecture, load_file(inits_dir / row["file"]), row["compensated"],
-                            lora.rank, lora.alpha, load_file(run_dir / ADAPTER))  # fmt: skip
-        loss = validation_loss(model, validation, tokenizer.pad_token_id, params.evaluate.batch_size)
-        del model
-        keys = {"init": record["init"], "seed": record["seed"], "learning_rate": record["learning_rate"]}
-        rows.append({**keys, "validation_loss": loss, "final_train_loss": record["final_loss"],
-                     "seconds": record.get("seconds")})  # fmt: skip
-        curve = loss_curve(run_dir, "val")
-        if curve is not None:
-            curves += [{**keys, "step": int(step), "val_loss": float(v)} for step, v in curve.items()]
-        log.info("pilot %s %s seed %d lr %g: validation loss %.4f", task, record["init"], record["seed"],
-                 record["learning_rate"], loss)  # fmt: skip
-    table = pd.DataFrame(rows)
+
+    def trained(init: str, rate: float) -> list[dict]:
+        """One rate of one init on every pilot seed, scored; a run finished earlier is reused
+        (each run's fingerprint holds its own rate alone)."""
+        task_settings = settings.model_copy(update={"inits": [init], "seeds": seeds, "learning_rates": [rate]})
+        training = params.training.model_copy(update={"tasks": {task: task_settings}, "launch": ""})
+        scored = []
+        for record in run_training(task, source, inits_dir, training, lora, out_dir, CHECKPOINTS / profile):
+            run_dir = out_dir / init / run_name(record["seed"], rate)
+            row = index[(init, record["seed"])]
+            model = restore_run(base, resolved.architecture, load_file(inits_dir / row["file"]), row["compensated"],
+                                lora.rank, lora.alpha, load_file(run_dir / ADAPTER))  # fmt: skip
+            loss = validation_loss(model, validation, tokenizer.pad_token_id, params.evaluate.batch_size)
+            del model
+            log.info("pilot %s %s seed %d lr %g: validation loss %.4f", task, init, record["seed"], rate, loss)
+            curve = loss_curve(run_dir, "val")
+            scored.append({"init": init, "seed": record["seed"], "learning_rate": rate, "validation_loss": loss,
+                           "final_train_loss": record["final_loss"], "seconds": record.get("seconds"),
+                           "curve": {} if curve is None else {int(k): float(v) for k, v in curve.items()}})  # fmt: skip
+        return scored
+
+    records = []
+    for init, candidates in rates.items():
+        tried = sorted(candidates)
+        records += [r for rate in tried for r in trained(init, rate)]
+        for _ in range(widen):
+            mine = pd.DataFrame([r for r in records if r["init"] == init])
+            rate = next_candidate(tried, mine.groupby("learning_rate")["validation_loss"].mean().to_dict())
+            if rate is None or not 0 < rate <= 1:
+                break
+            log.info("pilot %s %s: the pick lies at the edge of %s; trying %g", task, init, tried, rate)
+            tried = sorted([*tried, rate])
+            records += trained(init, rate)
+    curves = [{**{k: r[k] for k in ("init", "seed", "learning_rate")}, "step": step, "val_loss": value}
+              for r in records for step, value in r.pop("curve").items()]  # fmt: skip
+    table = pd.DataFrame(records)
     summary = {"profile": profile, "task": task, "seeds": seeds, "steps": settings.steps,
                "batch_size": settings.batch_size, "validation_examples": len(validation),
                "wall_s": round(time.perf_counter() - started, 1), "inits": pick_rates(table)}  # fmt: skip
@@ -156,12 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("task")
     parser.add_argument("--seeds", type=int, nargs="+", required=True)
     parser.add_argument("--rates", nargs="+", required=True, metavar="INIT=R1,R2,...")
+    parser.add_argument("--widen", type=int, default=3, help="times an edge pick may add the next rate beyond it")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s pilot %(levelname)s %(message)s")
 
     def work():
         rates = parse_rates(args.rates)
-        print(f"wrote {run_pilot(preset_params(args.profile), args.profile, args.task, args.seeds, rates)}")
+        print(f"wrote {run_pilot(preset_params(args.profile), args.profile, args.task, args.seeds, rates, args.widen)}")
 
     return command(work)
 
