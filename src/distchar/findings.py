@@ -301,7 +301,8 @@ def pilot_table(argument: str) -> str:
     seeds = ", ".join(str(s) for s in picks["seeds"])
     lines = [f"Validation loss ({picks['validation_examples']:,} validation examples) after {picks['steps']} steps of "
              f"{picks['batch_size']}, mean over pilot seed(s) {seeds}, at each candidate rate; the pick in bold "
-             f"(`{folder.as_posix()}/`, {picks['wall_s'] / 60:.0f} min).", "",
+             f"(`{folder.as_posix()}/`; {len(runs)} runs, median {runs['seconds'].median():.0f} s of training each).",
+             "",
              "| init | " + " | ".join(f"{r:g}" for r in rates) + " | pick | bracketed |",
              "|" + " --- |" * (len(rates) + 3)]  # fmt: skip
     for init, pick in picks["inits"].items():
