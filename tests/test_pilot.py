@@ -21,6 +21,7 @@ def test_a_pick_is_bracketed_only_when_both_neighbours_did_worse_and_an_edge_pic
     assert next_candidate([1e-3, 2e-3], {1e-3: 0.3, 2e-3: 0.4}) == 5e-4  # the lowest won: go lower
     assert next_candidate([1e-3, 2e-3], {1e-3: 0.5, 2e-3: 0.4}) == 4e-3
     assert next_candidate([1e-3, 2e-3, 4e-3], {1e-3: 0.3, 2e-3: 0.3, 4e-3: 0.9}) == 5e-4  # a tie: not bracketed
+    assert next_candidate([1e-3, 2e-3, 4e-3], {1e-3: 0.5, 2e-3: 0.3, 4e-3: 0.3}) is None  # inner tie: nothing beyond
 
 
 @pytest.mark.parametrize("item", ["default", "default=", "default=x", "default=0", "default=1e-3,2"])

@@ -28,7 +28,7 @@ import pandas as pd
 from distchar.errors import DistcharError
 from distchar.fits.comparison import SIGNIFICANCE
 from distchar.fits.description import FAMILY_WORDS
-from distchar.profiles import PILOT, profile_folder, profile_root
+from distchar.profiles import pilot_folder, profile_folder
 from distchar.results import ROOT, stage_folder
 
 BLOCK = re.compile(r"(<!-- findings: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /findings -->)", re.S)
@@ -293,7 +293,7 @@ def pilot_table(argument: str) -> str:
     """A profile's learning-rate pilot (``TASK PROFILE``, ``distchar.pilot``): per init, the mean
     validation loss at each candidate rate, the pick in bold, and whether the candidates bracket it."""
     task, profile = argument.split()
-    folder = profile_root(profile) / PILOT / task
+    folder = pilot_folder(profile, task)
     picks = _json(folder / "picks.json")
     runs = _csv(folder / "runs.csv")
     means = runs.groupby(["init", "learning_rate"])["validation_loss"].mean()

@@ -43,7 +43,7 @@ from distchar.evaluation.runs import restore_run, validation_loss
 from distchar.lora.saved import load_index
 from distchar.models.loading import load_tokenizer
 from distchar.models.sources import resolve_source
-from distchar.profiles import PILOT, PRESETS, apply_preset, documented_preset, profile_root
+from distchar.profiles import PRESETS, apply_preset, documented_preset, pilot_folder
 from distchar.results import inits_folder
 from distchar.stages.train import run_training
 from distchar.tasks import get_task
@@ -58,10 +58,6 @@ def preset_params(profile: str, params_file: Path = Path("params.yaml")) -> Para
     marker, page = PRESETS[profile]
     raw = apply_preset(yaml.safe_load(Path(params_file).read_text()), documented_preset(marker, page))
     return parse_params(raw, f"{params_file} with the {profile} preset")
-
-
-def pilot_folder(profile: str, task: str) -> Path:
-    return profile_root(profile) / PILOT / task
 
 
 def bracketed(candidates: list[float], means: dict[float, float], pick: float) -> bool:
@@ -88,8 +84,8 @@ def next_candidate(candidates: list[float], means: dict[float, float]) -> float 
     """The rate to try next for an unbracketed pick: half the lowest candidate when it is the pick,
     twice the highest when that is; None when the pick is bracketed."""
     pick = min(candidates, key=lambda r: (means[r], r))
-    if bracketed(candidates, means, pick):
-        return None
+    if bracketed(candidates, means, pick) or min(candidates) < pick < max(candidates):
+        return None  # bracketed, or an inner pick tied with a neighbour: a further rate would not help
     return pick / 2 if pick == min(candidates) else pick * 2
 
 

@@ -76,6 +76,11 @@ def profile_root(profile: str) -> Path:
     return ROOT / profile
 
 
+def pilot_folder(profile: str, task: str) -> Path:
+    """Where a profile's learning-rate pilot (``distchar.pilot``) keeps its tables for ``task``."""
+    return profile_root(profile) / PILOT / task
+
+
 def profile_folder(profile: str, stage: str, key: str | None = None) -> Path:
     """Where ``results/<profile>/`` keeps what ``stage`` (for ``key``) wrote."""
     return ROOT / profile / stage_folder(stage, key).relative_to(ROOT)
