@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,15 @@ def test_sentiment_on_the_real_minilm_with_its_own_grid_curves_and_a_published_p
     assert "| init | step 0 | step 2 | step 3 |" in render("curves sentiment tiny")
     assert "| stage 06, `sentiment` | 3 | 9 |" in render("profile_timings tiny")
     assert render("claims sentiment tiny").startswith("- `reshaped` against `default`: ")
+    assert timings["untimed"] == [] and timings["evaluate"]["sentiment"] > 0 < timings["train"]["sentiment"]["seconds"]
+    # another run's outputs in the workspace (as DVC restores a stage from its run cache, which leaves the
+    # timings of whatever ran last) and a checkpoint gone: those parts are not timed, not timed wrongly
+    (out / "metrics.json").write_text((out / "metrics.json").read_text() + "\n")
+    shutil.rmtree(tmp_path / "checkpoints" / "sentiment" / "default")
+    timings = json.loads((save("tiny") / "timings.json").read_text())
+    assert timings["untimed"] == ["train sentiment", "evaluate sentiment"]
+    assert timings["evaluate"]["sentiment"] is None is timings["train"]["sentiment"]["seconds"]
+    assert "| stage 07, `sentiment` | | | not timed in this run | |" in render("profile_timings tiny")
     assert "detectable at 80% power" in render("file tiny/07_evaluate/sentiment/claims.md")
     # a learning-rate pilot before the profile: scored on validation, its tables kept by the next save
     sections = {"lora": lora, "training": training, "evaluate": evaluate}

@@ -173,3 +173,25 @@ def test_the_benchmark_tables_match_the_committed_benchmark_results():
     results files: a benchmark rerun, or a table edited by hand, shows up here."""
     result = run(REPO, sys.executable, "benchmarks/readme_tables.py", "--check", check=False)
     assert result.returncode == 0, f"run `python benchmarks/readme_tables.py`:\n{result.stdout}{result.stderr}"
+
+
+def test_a_profile_times_study_09_only_where_its_timings_are_of_the_design_published(tmp_path, monkeypatch):
+    """Study 09 restored by DVC from its run cache keeps the timings of the last run that ran (here 2
+    seeds where the tables have 3): the profile leaves its seconds out instead of reporting those."""
+    from distchar.profiles import part_timings
+    from distchar.timings import write_timings
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "results" / "09_robustness"
+    folder.mkdir(parents=True)
+    (folder / "accuracy.csv").write_text(
+        "architecture,loss,measure,mean,low,high,seeds\nmlp,ce,clean,0.97,0.96,0.98,3\nmlp,ce,fgsm@0.05,0.8,0.7,0.9,3\n"
+    )
+    models = [{"architecture": "mlp", "loss": "ce", "seed": s, "train_seconds": 1.0, "attack_seconds": 2.0}
+              for s in range(3)]  # fmt: skip
+    write_timings(folder, {"models": models[:2]})
+    assert part_timings([])["robustness"] == {"models": 3, "seconds": None}
+    assert part_timings([])["untimed"] == ["robustness"]
+    write_timings(folder, {"models": models})
+    assert part_timings([])["robustness"] == {"models": 3, "seconds": 9.0}
+    assert part_timings([])["untimed"] == []

@@ -337,20 +337,30 @@ def claim_sentences(argument: str) -> str:
 
 
 def profile_timings(profile: str) -> str:
-    """Wall time of each part of a published profile's run (``results/<profile>/timings.json``)."""
+    """Wall time of each part of a published profile's run (``results/<profile>/timings.json``); a part
+    DVC restored from its run cache (no timings of its own) says so."""
     parts = _json(ROOT / profile / "timings.json")
     lines = ["| part | runs | steps | seconds | seconds per step |", "| --- | --- | --- | --- | --- |"]
     for model, seconds in parts.get("generator", {}).items():
         lines.append(f"| stage 05, `{model}` (tuning and inits) | | | {seconds:,.0f} | |")
     for task, row in parts["train"].items():
-        lines.append(f"| stage 06, `{task}` | {row['runs']} | {row['steps']:,} | {row['seconds']:,.0f} | "
+        lines.append(f"| stage 06, `{task}` | {row['runs']} | {row['steps']:,} | {_seconds(row['seconds'])} | "
                      f"{_fmt(row['seconds_per_step'], '.3f')} |")  # fmt: skip
     for task, seconds in parts["evaluate"].items():
-        lines.append(f"| stage 07, `{task}` | | | {_fmt(seconds, ',.0f')} | |")
+        lines.append(f"| stage 07, `{task}` | | | {_seconds(seconds)} | |")
     if "robustness" in parts:
         row = parts["robustness"]
-        lines.append(f"| study 09 ({row['models']} models, summed over its workers) | | | {row['seconds']:,.0f} | |")
+        seconds = _seconds(row["seconds"])
+        lines.append(f"| study 09 ({row['models']} models, summed over its workers) | | | {seconds} | |")
+    if parts.get("untimed"):
+        lines += ["", "Not timed in this run: the timings file of each part so marked times another run than the "
+                      "outputs published (DVC restored the part from its run cache, an earlier run of the same code "
+                      "and params, or its checkpoint is gone)."]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _seconds(seconds: float | None) -> str:
+    return "not timed in this run" if seconds is None else f"{seconds:,.0f}"
 
 
 def profile_costs(_: str = "") -> str:

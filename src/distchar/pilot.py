@@ -47,10 +47,10 @@ from distchar.profiles import PRESETS, apply_preset, documented_preset, pilot_fo
 from distchar.results import inits_folder
 from distchar.stages.train import run_training
 from distchar.tasks import get_task
-from distchar.training.runs import ADAPTER, loss_curve, run_name
+from distchar.training.runs import ADAPTER, CHECKPOINTS, loss_curve, run_name
 
 log = logging.getLogger(__name__)
-CHECKPOINTS = Path("checkpoints") / "pilot"
+PILOT_CHECKPOINTS = CHECKPOINTS / "pilot"
 
 
 def preset_params(profile: str, params_file: Path = Path("params.yaml")) -> Params:
@@ -106,7 +106,7 @@ def run_pilot(params: Params, profile: str, task: str, seeds: list[int], rates: 
     source = params.model_source(settings.model)
     lora = params.lora.model_copy(update={"seeds": seeds})
     started = time.perf_counter()
-    out_dir = CHECKPOINTS / profile / "runs" / task
+    out_dir = PILOT_CHECKPOINTS / profile / "runs" / task
     resolved = resolve_source(source)
     tokenizer = load_tokenizer(resolved)
     base = record_of.load_model(resolved, tokenizer)
@@ -118,7 +118,7 @@ def run_pilot(params: Params, profile: str, task: str, seeds: list[int], rates: 
         task_settings = settings.model_copy(update={"inits": [init], "seeds": seeds, "learning_rates": [rate]})
         training = params.training.model_copy(update={"tasks": {task: task_settings}, "launch": ""})
         scored = []
-        for record in run_training(task, source, inits_dir, training, lora, out_dir, CHECKPOINTS / profile):
+        for record in run_training(task, source, inits_dir, training, lora, out_dir, PILOT_CHECKPOINTS / profile):
             run_dir = out_dir / init / run_name(record["seed"], rate)
             row = index[(init, record["seed"])]
             model = restore_run(base, resolved.architecture, load_file(inits_dir / row["file"]), row["compensated"],

@@ -12,24 +12,29 @@ dvc checkout``):
 - ``params.yaml``: the params the experiment ran with;
 - ``timings.json``: this machine's wall time of each part (stage 05 per model; stage 06 per task,
   with its runs, steps and seconds per step; stage 07 per task; study 09, summed over its
-  workers), from the stages' timings files (``distchar.timings``).
+  workers), from the stages' timings files (``distchar.timings``). A part whose timings file times
+  another run than the outputs published (DVC restored the stage from its run cache, which leaves the
+  timings of whatever ran last) is left untimed (None, named in ``untimed``), never timed wrongly.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from distchar.atomic import atomic_directory
 from distchar.errors import DistcharError, command
 from distchar.results import ROOT, STAGE_FOLDERS, stage_folder
 from distchar.timings import read_timings
+from distchar.training.runs import CHECKPOINTS, RECORD
 
 KEPT = {"evaluate": ("summary.csv", "comparisons.csv", "claims.csv", "claims.md", "metrics.json", "runs.csv",
                      "validation_curves.csv", "loss_curves.csv", "loss_curves.png", "differences.png"),
@@ -86,26 +91,56 @@ def profile_folder(profile: str, stage: str, key: str | None = None) -> Path:
     return ROOT / profile / stage_folder(stage, key).relative_to(ROOT)
 
 
+def _train_seconds(task: str) -> tuple[list[dict], float | None]:
+    """Stage 06's run records for ``task`` in this workspace, and the seconds they took: each from the
+    finished checkpoint of the same fingerprint (``distchar.training.runs.CHECKPOINTS``), or None where
+    one run's checkpoint is gone or holds another run."""
+    records, seconds = [], 0.0
+    for path in sorted(stage_folder("train", task).glob(f"*/*/{RECORD}")):
+        record = json.loads(path.read_text())
+        records.append(record)
+        done = CHECKPOINTS / task / path.parent.parent.name / path.parent.name / "done"
+        finished = json.loads((done / RECORD).read_text()) if (done / RECORD).is_file() else {}
+        same = finished.get("fingerprint") == record.get("fingerprint")
+        timed = read_timings(done).get("seconds") if same else None
+        seconds = None if seconds is None or timed is None else seconds + timed
+    return records, seconds
+
+
 def part_timings(tasks: list[str]) -> dict:
-    """Wall time of each part of the last run in this workspace (``distchar.timings``)."""
-    parts: dict = {"train": {}, "evaluate": {}}
+    """Wall time of each part of the run in this workspace (``distchar.timings``), each only where the
+    timings belong to the outputs here; a part DVC restored from its run cache without running (its
+    timings file times another run) is None, and named in ``untimed``."""
+    parts: dict = {"train": {}, "evaluate": {}, "untimed": []}
     for task in tasks:
-        runs = read_timings(stage_folder("train", task))
-        records = [json.loads(p.read_text()) for p in sorted(stage_folder("train", task).glob("*/*/run.json"))]
+        records, seconds = _train_seconds(task)
         steps = sum(r["steps"] for r in records)
-        seconds = sum(t.get("seconds") or 0.0 for t in runs.values())
-        parts["train"][task] = {"runs": len(records), "steps": steps, "seconds": round(seconds, 1),
-                                "seconds_per_step": round(seconds / steps, 4) if steps else None}  # fmt: skip
-        parts["evaluate"][task] = read_timings(stage_folder("evaluate", task)).get("wall_s")
+        per_step = round(seconds / steps, 4) if steps and seconds else None
+        parts["train"][task] = {"runs": len(records), "steps": steps, "seconds_per_step": per_step,
+                                "seconds": None if seconds is None else round(seconds, 1)}  # fmt: skip
+        metrics = stage_folder("evaluate", task) / "metrics.json"
+        timed = read_timings(stage_folder("evaluate", task))
+        digest = hashlib.sha256(metrics.read_bytes()).hexdigest()
+        parts["evaluate"][task] = timed.get("wall_s") if timed.get("metrics_sha256") == digest else None
+        parts["untimed"] += [f"{stage} {task}" for stage, seconds in (("train", seconds), ("evaluate",
+                             parts["evaluate"][task])) if seconds is None]  # fmt: skip
     generated = {p.name.removesuffix(".timings.json"): json.loads(p.read_text())
                  for p in sorted(stage_folder("generator").glob("*.timings.json"))}  # fmt: skip
     parts["generator"] = {model: round(sum(v for v in t.values() if isinstance(v, int | float)), 1)
                           for model, t in generated.items()}  # fmt: skip
     robustness = read_timings(stage_folder("robustness"))
-    if robustness:
-        parts["robustness"] = {"models": len(robustness.get("models", [])),
-                               "seconds": round(sum(m["train_seconds"] + m["attack_seconds"]
-                                                    for m in robustness.get("models", [])), 1)}  # fmt: skip
+    accuracy = stage_folder("robustness") / "accuracy.csv"
+    if accuracy.is_file():
+        # the study's design (model, loss, seeds) as its tables have it, against the models timed
+        design = pd.read_csv(accuracy).groupby(["architecture", "loss"])["seeds"].max()
+        timed = pd.DataFrame(robustness.get("models", []), columns=["architecture", "loss", "seed"])
+        same = timed.groupby(["architecture", "loss"])["seed"].nunique().sort_index().equals(design.sort_index())
+        models = robustness.get("models", []) if same else []
+        parts["robustness"] = {"models": int(design.sum()),
+                               "seconds": round(sum(m["train_seconds"] + m["attack_seconds"] for m in models), 1)
+                               if same else None}  # fmt: skip
+        if not same:
+            parts["untimed"].append("robustness")
     return parts
 
 

@@ -60,14 +60,13 @@ from distchar.tasks import get_task
 from distchar.tensor_files import save_tensors
 from distchar.timings import read_timings, write_timings
 from distchar.training.loop import TrainConfig, process_state, train, trainable_state
-from distchar.training.runs import ADAPTER, RECORD, run_name
+from distchar.training.runs import ADAPTER, CHECKPOINTS, RECORD, run_name
 
 log = logging.getLogger(__name__)
 TIMED = ("seconds", "tokens_per_s", "resumed_from_step")
 """What a run record returned here has beyond its run.json: this machine's timings (``distchar.timings``,
 kept in the checkpoint folder beside ``done/``, and for the task beside its output folder)."""
 OUT = stage_folder("train")
-CHECKPOINTS = Path("checkpoints")
 LOGS = "dvclive"
 """A run's dvclive folder, in its checkpoint folder while it trains and in its output folder after."""
 

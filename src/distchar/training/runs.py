@@ -13,6 +13,10 @@ import pandas as pd
 from distchar.errors import DistcharError
 
 ADAPTER, RECORD = "adapter.safetensors", "run.json"
+CHECKPOINTS = Path("checkpoints")
+"""Where stage 06 keeps each run's resumable state, outside DVC: ``<task>/<init>/seed<S>_lr<LR>/``, and
+once finished ``done/`` (the run as published, its ``run.json`` with the run's fingerprint) beside
+``done.timings.json`` (its seconds, ``distchar.timings``)."""
 
 
 def run_name(seed: int, learning_rate: float) -> str:
